@@ -1,0 +1,252 @@
+"""The ``duet`` command line: one sub-command per job; Beam options pass through untouched."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from importlib import metadata
+
+from duet import __version__
+
+_STREAMS_DEFAULT = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
+
+
+class _QuietBeamImports(logging.Filter):
+    """Beam logs a warning about the optional BigQuery client on every import; drop it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_doctor(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet.ffmpeg import FfmpegNotFound, ffmpeg_binary, ffmpeg_version
+
+    rows = [("duet", __version__), ("python", sys.version.split()[0])]
+    try:
+        path, source = ffmpeg_binary()
+        rows += [("ffmpeg", ffmpeg_version()), ("ffmpeg path", f"{path} (from {source})")]
+        import soundfile
+
+        rows.append(("libsndfile", soundfile.__libsndfile_version__))
+        status = 0
+    except FfmpegNotFound as exc:
+        rows.append(("ffmpeg", f"MISSING: {exc}"))
+        status = 1
+    for dist in ("apache-beam", "numpy", "pyarrow", "soxr", "soundfile", "scipy", "torch",
+                 "librosa", "webdataset"):  # fmt: skip
+        rows.append((dist, _version(dist)))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return status
+
+
+def cmd_sample_catalog(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet.sample_catalog import generate
+
+    start = time.monotonic()
+    summary = generate(args.output, tracks=args.tracks, seed=args.seed, playlists=args.playlists,
+                       broken=not args.no_broken)  # fmt: skip
+    print(f"sample catalogue in {args.output} ({time.monotonic() - start:.1f} s): "
+          f"{summary['tracks']} tracks ({summary['audio_seconds'] / 60:.1f} min of audio), "
+          f"{summary['broken']} broken files, {summary['playlists']} playlists")  # fmt: skip
+    print(f"track manifest: {summary['manifest']}")
+    return 0
+
+
+def _parse_streams(spec: str):
+    from duet.pipelines.mel import resolve_profile
+
+    rates, profiles = [], []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        if item.startswith("wav-") and item[4:].isdigit():
+            rates.append(int(item[4:]))
+        elif item.startswith("mel-"):
+            profiles.append(resolve_profile(item[4:]))
+        elif item.endswith((".yaml", ".yml")):
+            profiles.append(resolve_profile(item))
+        else:
+            raise SystemExit(
+                f"duet shards: unknown stream {item!r} (wav-<rate>, mel-<profile> or a .yaml)"
+            )
+    return tuple(dict.fromkeys(rates)), tuple(dict.fromkeys(profiles))
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def _print_shards_summary(body: dict, metrics: dict, wall: float) -> None:
+    from duet import schemas, storage
+
+    counts = body["counts"]
+    rows = [
+        ("input rows", counts["input_rows"]),
+        ("indexed tracks", counts["indexed"]),
+        ("failed", counts["failed"]),
+        *((f"  failed at {stage}", n) for stage, n in counts["failed_by_stage"].items()),
+        ("audio decoded", f"{body['source_seconds'] / 3600:.2f} h"),
+        ("shards", f"{body['num_shards']} per stream "
+                   f"({metrics.get('shards_written', 0)} written, {metrics.get('shards_reused', 0)} unchanged)"),
+        *((f"  {s}", f"{b / 1e6:.1f} MB") for s, b in body["bytes"].items()),
+        ("wall time", f"{wall:.1f} s"),
+        ("throughput", f"{counts['input_rows'] / wall:.1f} tracks/s, "
+                       f"{body['source_seconds'] / wall:.0f}x realtime"),
+        ("mel statistics", f"over split '{body['stats_split']}'"),
+    ]  # fmt: skip
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    failures = schemas.read_table(storage.join(body["output"], "failures"), schemas.FAILURES)
+    if failures.num_rows:
+        print(f"\nfailures ({failures.num_rows}, first 20):")
+        for f in failures.slice(0, 20).to_pylist():
+            print(f"  {str(f['track_id'])[:40]:<40}  {f['stage']:<9} {f['error'][:90]}")
+
+
+def cmd_shards(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet import publish
+    from duet.pipelines import beam as beam_util
+    from duet.pipelines import shards
+    from duet.pipelines.audio import AudioConfig
+    from duet.pipelines.manifest import read_manifest
+    from duet.progress import Monitor
+
+    rates, profiles = _parse_streams(args.streams)
+    config = AudioConfig(
+        wav_rates=rates, profiles=profiles, wav_format=args.wav_format,
+        max_seconds=args.max_seconds, max_duration=args.max_duration, min_seconds=args.min_seconds,
+        min_sample_rate=args.min_sample_rate, decoder=args.decoder, decode_timeout=args.decode_timeout,
+    )  # fmt: skip
+    num_shards = args.num_shards or shards.previous_num_shards(args.output)
+    publish.clear_success(args.output)
+    pipeline = beam_util.make_pipeline(beam_args)
+    local = beam_util.is_local(pipeline.options)
+    progress_dir = tempfile.mkdtemp(prefix="duet-progress-") if local else None
+    job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config,
+                           num_shards=num_shards, shard_bytes=_parse_size(args.shard_size),
+                           progress_dir=progress_dir)  # fmt: skip
+    shards.build(pipeline, job)
+    start = time.monotonic()
+    if local:
+        total = len(read_manifest(args.tracks).rows)
+        with Monitor(progress_dir, total):
+            result = pipeline.run()
+            result.wait_until_finish()
+    else:
+        result = pipeline.run()
+        result.wait_until_finish()
+    wall = time.monotonic() - start
+    metrics = {m.key.metric.name: m.committed for m in result.metrics().query()["counters"]}
+    body = publish.require_success(args.output)
+    _print_shards_summary({**body, "output": args.output}, metrics, wall)
+    return 0
+
+
+def _add_shards(sub) -> None:
+    p = sub.add_parser("shards", help="decode audio into indexed WebDataset shards (Beam job)",
+                       description="Unknown options are passed to Beam (e.g. --runner DataflowRunner, "
+                                   "--direct_num_workers 2 --direct_running_mode multi_processing).")  # fmt: skip
+    p.add_argument(
+        "--tracks",
+        required=True,
+        help="track manifest (.parquet/.csv/.jsonl) or a glob of audio files",
+    )
+    p.add_argument("--output", required=True, help="dataset root (local path, gs://, s3://)")
+    p.add_argument(
+        "--streams",
+        default=_STREAMS_DEFAULT,
+        help=f"comma-separated wav-<rate>, mel-<preset> or profile .yaml (default {_STREAMS_DEFAULT})",
+    )
+    p.add_argument(
+        "--wav-format",
+        choices=("npy", "flac"),
+        default="npy",
+        help="waveform members: int16 .npy (crops are one ranged read) or 16-bit FLAC",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="keep only the centred excerpt of this many seconds (default: whole track)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        default=3600.0,
+        help="hard cap: longer tracks are refused with a failure row (default 3600 s)",
+    )
+    p.add_argument(
+        "--min-seconds", type=float, default=1.0, help="shorter tracks are refused (default 1 s)"
+    )
+    p.add_argument(
+        "--min-sample-rate", type=int, default=8000, help="lower source rates are refused"
+    )
+    p.add_argument(
+        "--decoder",
+        choices=("auto", "ffmpeg"),
+        default="auto",
+        help="auto: libsndfile in-process for MP3/FLAC/Ogg/WAV, ffmpeg for the rest; "
+        "ffmpeg: every file in an ffmpeg subprocess (isolation for untrusted input)",
+    )
+    p.add_argument(
+        "--decode-timeout", type=float, default=600.0, help="seconds before ffmpeg is killed"
+    )
+    p.add_argument(
+        "--num-shards",
+        type=int,
+        default=None,
+        help="shards per stream (default: kept from the previous run, else sized from --shard-size)",
+    )
+    p.add_argument(
+        "--shard-size", default="256MB", help="target shard size when sizing (default 256MB)"
+    )
+    p.set_defaults(func=cmd_shards)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duet", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"duet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="print versions and which ffmpeg is used").set_defaults(
+        func=cmd_doctor
+    )
+    p = sub.add_parser("sample-catalog", help="generate the built-in sample catalogue")
+    p.add_argument("--output", required=True)
+    p.add_argument("--tracks", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--playlists", type=int, default=None, help="default: 4 per track, at least 40")
+    p.add_argument(
+        "--no-broken", action="store_true", help="leave out the deliberately broken files"
+    )
+    p.set_defaults(func=cmd_sample_catalog)
+    _add_shards(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("DUET_LOG_LEVEL", "WARNING"),
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger().addFilter(_QuietBeamImports())
+    args, beam_args = build_parser().parse_known_args(argv)
+    if args.command != "shards" and beam_args:
+        raise SystemExit(f"duet {args.command}: unrecognized arguments: {' '.join(beam_args)}")
+    return args.func(args, beam_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Stable hashes: shard assignment, member keys and seeds never depend on Python's ``hash()``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def stable_hash64(text: str) -> int:
+    """A 64-bit hash of ``text`` that is identical on every machine, process and Python version."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def shard_of(track_id: str, num_shards: int) -> int:
+    """Shard number of a track: a stable hash, so adding tracks never moves existing ones."""
+    return stable_hash64(track_id) % num_shards
+
+
+def member_key(track_id: str) -> str:
+    """A tar-safe WebDataset key for ``track_id``: a readable slug plus 16 hex digits of sha256.
+
+    The key never contains '.', '/' or anything outside ``[A-Za-z0-9_-]``, so a hostile id
+    (``../x``, NUL, 10 kB, unicode) can never become a path; the real id lives in the sidecar.
+    """
+    slug = _SLUG_UNSAFE.sub("_", track_id).strip("_")[:40] or "track"
+    digest = hashlib.sha256(track_id.encode("utf-8")).hexdigest()[:16]
+    return f"{slug}-{digest}"
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed derived from (seed, epoch, strategy, shard, ...) with a stable hash."""
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
+def sha256_hex(data: bytes | bytearray | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,1 @@
+"""Beam jobs of duet, one module per job, with the pure functions they call."""

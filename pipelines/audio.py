@@ -1,0 +1,222 @@
+"""One track, end to end: decode → validate → excerpt → resample → log-mel → encoded members.
+
+Pure functions with no Beam in sight; the shards job calls ``process_track`` per track.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import soundfile
+import soxr
+from duet.pipelines.decode import AudioError, Decoded, decode_uri
+from duet.pipelines.mel import MelProfile, log_mels
+
+from duet.hashing import sha256_hex
+
+WAV_FORMATS = ("npy", "flac")
+_FP16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Everything that decides the bytes of a track's members (hashed into shard fingerprints)."""
+
+    wav_rates: tuple[int, ...] = (16000, 22050)
+    profiles: tuple[MelProfile, ...] = ()
+    wav_format: str = "npy"
+    max_seconds: float | None = None
+    max_duration: float = 3600.0
+    min_seconds: float = 1.0
+    min_sample_rate: int = 8000
+    silence_dbfs: float = -90.0
+    decoder: str = "auto"
+    decode_timeout: float = 600.0
+
+    def __post_init__(self):
+        if self.wav_format not in WAV_FORMATS:
+            raise ValueError(f"wav format must be one of {WAV_FORMATS}, not {self.wav_format!r}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError("--max-seconds must be positive")
+        if not self.wav_rates and not self.profiles:
+            raise ValueError("no streams requested")
+
+    @property
+    def streams(self) -> list[str]:
+        return [f"wav-{r}" for r in self.wav_rates] + [p.stream for p in self.profiles]
+
+    def to_dict(self) -> dict:
+        return {
+            "wav_rates": list(self.wav_rates),
+            "profiles": [p.to_dict() for p in self.profiles],
+            "wav_format": self.wav_format,
+            "max_seconds": self.max_seconds,
+            "max_duration": self.max_duration,
+            "min_seconds": self.min_seconds,
+            "min_sample_rate": self.min_sample_rate,
+            "silence_dbfs": self.silence_dbfs,
+            "decoder": self.decoder,
+        }
+
+
+@dataclass
+class Member:
+    """One encoded tar member of one stream and its index fields."""
+
+    stream: str
+    extension: str
+    data: bytes
+    payload_offset: int
+    format: str
+    dtype: str
+    sample_rate: int
+    duration: float
+    profile: str | None = None
+    samples: int | None = None
+    frames: int | None = None
+    n_mels: int | None = None
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(self.data)
+
+
+@dataclass
+class ProcessedTrack:
+    members: list[Member]
+    info: dict
+    mels: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def to_int16(samples: np.ndarray) -> tuple[np.ndarray, int]:
+    """Quantise to int16 (round half to even, clip); return the array and the clipped count."""
+    scaled = np.rint(samples * np.float32(32767.0))
+    clipped = int(np.count_nonzero((scaled > 32767) | (scaled < -32768)))
+    return np.clip(scaled, -32768, 32767).astype(np.int16), clipped
+
+
+def npy_bytes(array: np.ndarray) -> tuple[bytes, int]:
+    """``.npy`` bytes (no pickle) and the length of their header."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    data = buf.getvalue()
+    return data, len(data) - array.nbytes
+
+
+def flac_bytes(pcm: np.ndarray, sample_rate: int) -> bytes:
+    buf = io.BytesIO()
+    soundfile.write(buf, pcm, sample_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def validate(decoded: Decoded, config: AudioConfig) -> None:
+    """Refuse audio no trainer should see, with the reason."""
+    if decoded.sample_rate < config.min_sample_rate:
+        raise AudioError(
+            "validate", f"sample rate {decoded.sample_rate} Hz is below {config.min_sample_rate} Hz"
+        )
+    if len(decoded.samples) == 0:
+        raise AudioError("validate", "no audio samples decoded")
+    low, high = float(np.min(decoded.samples)), float(np.max(decoded.samples))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        bad = int(np.count_nonzero(~np.isfinite(decoded.samples)))
+        raise AudioError("validate", f"{bad} non-finite sample(s) (NaN/inf)")
+    if decoded.duration < config.min_seconds:
+        raise AudioError(
+            "validate", f"too short: {decoded.duration:.3f} s < {config.min_seconds:g} s"
+        )
+    peak = max(abs(low), abs(high))
+    if peak <= 10.0 ** (config.silence_dbfs / 20.0):
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.1f}"
+        raise AudioError("validate", f"silent: peak {level} dBFS <= {config.silence_dbfs:g} dBFS")
+
+
+def centred_excerpt(
+    samples: np.ndarray, sample_rate: int, seconds: float | None
+) -> tuple[np.ndarray, int]:
+    """The centred ``seconds`` of ``samples`` (all of it when shorter) and its start sample."""
+    if seconds is None:
+        return samples, 0
+    length = int(round(seconds * sample_rate))
+    if len(samples) <= length:
+        return samples, 0
+    start = (len(samples) - length) // 2
+    return samples[start : start + length], start
+
+
+def sidecar_bytes(track_id: str, member: Member, info: dict) -> bytes:
+    """The ``<key>.json`` member that travels with each array member."""
+    body = {"track_id": track_id, "stream": member.stream, "format": member.format,
+            "dtype": member.dtype, "sample_rate": member.sample_rate,
+            "duration": member.duration, **info}  # fmt: skip
+    if member.profile is not None:
+        body.update(profile=member.profile, frames=member.frames, n_mels=member.n_mels)
+    else:
+        body["samples"] = member.samples
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def process_decoded(decoded: Decoded, config: AudioConfig) -> ProcessedTrack:
+    """Validate, excerpt, resample and featurise an already decoded track."""
+    validate(decoded, config)
+    native, start = centred_excerpt(decoded.samples, decoded.sample_rate, config.max_seconds)
+    info = {
+        "source_sample_rate": decoded.sample_rate,
+        "source_channels": decoded.channels,
+        "source_duration": round(decoded.duration, 6),
+        "excerpt_start": round(start / decoded.sample_rate, 6),
+        "decoder": decoded.decoder,
+        "decode_warnings": len(decoded.warnings),
+    }
+    rates = list(dict.fromkeys([*config.wav_rates, *(p.sample_rate for p in config.profiles)]))
+    pcm: dict[int, np.ndarray] = {}
+    clipped = 0
+    for rate in rates:
+        if rate == decoded.sample_rate:
+            resampled = native
+        else:
+            resampled = soxr.resample(native, decoded.sample_rate, rate, quality="HQ")
+        pcm[rate], clipped_here = to_int16(resampled)
+        clipped = max(clipped, clipped_here)
+    del native
+    info["clipped_samples"] = clipped
+    members: list[Member] = []
+    for rate in config.wav_rates:
+        samples = pcm[rate]
+        if config.wav_format == "npy":
+            data, header = npy_bytes(samples)
+        else:
+            data, header = flac_bytes(samples, rate), 0
+        members.append(Member(
+            stream=f"wav-{rate}", extension=config.wav_format, data=data, payload_offset=header,
+            format=config.wav_format, dtype="int16", sample_rate=rate,
+            duration=len(samples) / rate, samples=len(samples),
+        ))  # fmt: skip
+    mels: dict[str, np.ndarray] = {}
+    for rate in dict.fromkeys(p.sample_rate for p in config.profiles):
+        group = [p for p in config.profiles if p.sample_rate == rate]
+        signal = pcm[rate].astype(np.float32) / np.float32(32767.0)
+        for name, feats in log_mels(signal, group).items():
+            mels[name] = np.clip(feats, -_FP16_MAX, _FP16_MAX).astype(np.float16)
+        del signal
+    for profile in config.profiles:
+        feats = mels[profile.name]
+        data, header = npy_bytes(feats)
+        members.append(Member(
+            stream=profile.stream, extension="npy", data=data, payload_offset=header,
+            format="npy", dtype="float16", sample_rate=profile.sample_rate,
+            duration=len(pcm[profile.sample_rate]) / profile.sample_rate,
+            profile=profile.name, frames=feats.shape[0], n_mels=feats.shape[1],
+        ))  # fmt: skip
+    return ProcessedTrack(members, info, mels)
+
+
+def process_track(uri: str, config: AudioConfig) -> ProcessedTrack:
+    """Decode ``uri`` once and produce every requested stream's member; AudioError on bad input."""
+    decoded = decode_uri(
+        uri, max_seconds=config.max_duration, timeout=config.decode_timeout, decoder=config.decoder
+    )
+    return process_decoded(decoded, config)

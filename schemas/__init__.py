@@ -1,0 +1,133 @@
+"""Arrow schemas of every duet table, declared once, validated on write and on read."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from duet import storage
+
+TRACK_MANIFEST = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("audio_uri", pa.string(), nullable=False),
+        pa.field("artist_ids", pa.list_(pa.string())),
+        pa.field("genres", pa.list_(pa.string())),
+        pa.field("split", pa.string()),
+    ]
+)
+"""Input of the shards job. Only ``track_id`` and ``audio_uri`` are required."""
+
+AUDIO_INDEX = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("stream", pa.string(), nullable=False),
+        pa.field("shard", pa.string(), nullable=False),
+        pa.field("member", pa.string(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("payload_offset", pa.int32(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("dtype", pa.string(), nullable=False),
+        pa.field("sample_rate", pa.int32(), nullable=False),
+        pa.field("profile", pa.string()),
+        pa.field("samples", pa.int64()),
+        pa.field("frames", pa.int64()),
+        pa.field("n_mels", pa.int32()),
+        pa.field("duration", pa.float64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("split", pa.string()),
+    ]
+)
+"""One row per (track, stream). ``shard`` is relative to the dataset root, so a published
+folder can be copied between disk and buckets; member data is ``[offset, offset + size)``
+and, for npy, the array payload starts ``payload_offset`` bytes in."""
+
+FAILURES = pa.schema(
+    [
+        pa.field("track_id", pa.string()),
+        pa.field("audio_uri", pa.string()),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("error", pa.string(), nullable=False),
+    ]
+)
+"""Dead letters: every input row is either in the index or here."""
+
+
+class SchemaError(ValueError):
+    """A table does not match its declared schema."""
+
+
+def conform(table: pa.Table, schema: pa.Schema, *, what: str = "table") -> pa.Table:
+    """Return ``table`` with exactly ``schema``'s columns and types, or raise SchemaError.
+
+    Missing nullable columns are added as nulls; missing required columns, unknown types and
+    nulls in required columns are errors naming the column.
+    """
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            if not column.type.equals(field.type):
+                try:
+                    column = column.cast(field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise SchemaError(
+                        f"{what}: column {field.name!r} has type {column.type}, expected {field.type}"
+                    ) from exc
+        elif field.nullable:
+            column = pa.nulls(table.num_rows, field.type)
+        else:
+            raise SchemaError(f"{what}: required column {field.name!r} is missing")
+        if not field.nullable and column.null_count:
+            raise SchemaError(
+                f"{what}: column {field.name!r} has {column.null_count} null value(s)"
+            )
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def from_rows(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    return conform(pa.Table.from_pylist(rows, schema=schema), schema)
+
+
+def to_parquet_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
+    # Arrow-native buffers, never Python file objects: Arrow threads calling back into
+    # Python can abort the interpreter at exit (apache/arrow#34314, #50482).
+    sink = pa.BufferOutputStream()
+    pq.write_table(conform(table, schema), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def arrow_reader(data: bytes) -> pa.BufferReader:
+    """A reader over an Arrow-owned copy of ``data``.
+
+    A reader over Python ``bytes`` makes Arrow's pool threads take the GIL when they drop
+    it; at interpreter exit that aborts the process (apache/arrow#34314).
+    """
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return pa.BufferReader(sink.getvalue())
+
+
+def parquet_from_bytes(data: bytes) -> pa.Table:
+    return pq.ParquetFile(arrow_reader(data)).read()
+
+
+def write_table(table: pa.Table, uri: str, schema: pa.Schema) -> None:
+    """Validate ``table`` against ``schema`` and write it as Parquet to ``uri``."""
+    storage.write_bytes(uri, to_parquet_bytes(table, schema))
+
+
+def read_table(uri: str, schema: pa.Schema) -> pa.Table:
+    """Read a Parquet file (or every ``*.parquet`` in a folder) and validate it."""
+    if uri.endswith(".parquet"):
+        parts = [uri]
+    else:
+        parts = [u for u in storage.list_files(uri) if u.endswith(".parquet")]
+    tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(
+        [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]
+    )

@@ -1,0 +1,75 @@
+"""Fixtures that build real inputs: audio files in several codecs made with the real ffmpeg,
+every kind of bad input, the sample catalogue, and one published shards run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile
+
+from duet.ffmpeg import ffmpeg_path
+from duet.sample_catalog import encode, generate
+from duet.synth import GENRES, render
+from tests.helpers import run_shards, tone, unsupported_codec_wav
+
+CODECS = ("mp3", "flac", "ogg", "wav", "m4a")
+
+
+@pytest.fixture(scope="session")
+def audio_files(tmp_path_factory) -> dict[str, str]:
+    """name → path: good files in every codec and layout, and every kind of bad input."""
+    root = tmp_path_factory.mktemp("audio")
+    files: dict[str, str] = {}
+    rng = np.random.default_rng(7)
+    music = render(GENRES[1], key=2, tempo=124, seconds=6, sr=44100, channels=2, rng=rng)
+    for codec in CODECS:
+        files[codec] = str(root / f"music.{codec}")
+        encode(music, 44100, codec, files[codec])
+    files["mono48k"] = str(root / "mono48k.flac")
+    encode(tone(4, 48000), 48000, "flac", files["mono48k"])
+    files["6ch"] = str(root / "six.wav")
+    soundfile.write(files["6ch"], np.tile(tone(3, 44100), (1, 6)) * 0.5, 44100, subtype="PCM_16")
+    files["8k"] = str(root / "phone.wav")
+    soundfile.write(files["8k"], tone(3, 8000, freq=300), 8000, subtype="PCM_16")
+    files["long"] = str(root / "long.ogg")
+    encode(tone(20, 22050), 22050, "ogg", files["long"])
+    files["silent"] = str(root / "silent.flac")
+    encode(np.zeros((3 * 22050, 1), np.float32), 22050, "flac", files["silent"])
+    nan = tone(3, 16000)
+    nan[1000:1010] = np.nan
+    files["nan"] = str(root / "nan.wav")
+    soundfile.write(files["nan"], nan, 16000, subtype="FLOAT")
+    files["empty"] = str(root / "empty.mp3")
+    open(files["empty"], "wb").close()
+    files["text"] = str(root / "text.wav")
+    (root / "text.wav").write_text("not audio at all\n")
+    files["unsupported"] = str(root / "unsupported.wav")
+    unsupported_codec_wav(files["unsupported"])
+    with open(files["mp3"], "rb") as f:
+        head = f.read(1200)
+    files["truncated"] = str(root / "truncated.mp3")
+    with open(files["truncated"], "wb") as f:
+        f.write(head)
+    files["video_only"] = str(root / "video.mp4")
+    subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i", "color=c=black:s=32x32:d=1",
+                    "-c:v", "mpeg4", files["video_only"]], check=True)  # fmt: skip
+    return files
+
+
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory) -> str:
+    """A small sample catalogue (10 tracks + the broken files)."""
+    root = str(tmp_path_factory.mktemp("catalog"))
+    generate(root, tracks=10, seed=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def published(catalog, tmp_path_factory) -> str:
+    """One published shards run over the sample catalogue."""
+    out = str(tmp_path_factory.mktemp("published"))
+    run_shards(os.path.join(catalog, "tracks.parquet"), out)
+    return out

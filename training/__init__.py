@@ -1,0 +1,1 @@
+"""The thin PyTorch trainer that consumes what the pipelines publish."""
