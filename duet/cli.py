@@ -12,6 +12,7 @@ from importlib import metadata
 
 from duet import __version__
 
+BEAM_COMMANDS = ("shards", "playlists", "cooccurrence")
 _STREAMS_DEFAULT = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
 
 
@@ -218,6 +219,167 @@ def _add_shards(sub) -> None:
     p.set_defaults(func=cmd_shards)
 
 
+def _run_local_or_remote(pipeline) -> tuple[object, float]:
+    start = time.monotonic()
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result, time.monotonic() - start
+
+
+def cmd_playlists(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet import publish, schemas, storage
+    from duet.pipelines import beam as beam_util
+    from duet.pipelines import playlists
+
+    job = playlists.PlaylistsJob(
+        inputs=tuple(args.input), format=args.format, output=args.output, tracks=args.tracks,
+        track_key=args.track_key, melon_genres=args.melon_genres, parts=args.parts,
+    )  # fmt: skip
+    for table in ("playlists.parquet", "track_meta.parquet"):
+        publish.clear_success(storage.join(args.output, table))
+    pipeline = beam_util.make_pipeline(beam_args)
+    try:
+        playlists.build(pipeline, job)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"duet playlists: {exc}") from exc
+    _, wall = _run_local_or_remote(pipeline)
+    body = publish.require_success(storage.join(args.output, "playlists.parquet"))
+    counts = body["counts"]
+    print(
+        f"playlists   {counts['playlists']:,} ({counts['entries']:,} entries of "
+        f"{counts['entries_read']:,} read) -> {storage.join(args.output, 'playlists.parquet')}"
+    )
+    print(
+        f"track meta  {counts['tracks_with_meta']:,} tracks -> {storage.join(args.output, 'track_meta.parquet')}"
+    )
+    print(f"wall time   {wall:.1f} s")
+    dropped = schemas.read_table(
+        storage.join(args.output, "playlists_dropped.parquet"), schemas.PLAYLIST_DROPS
+    )
+    if dropped.num_rows:
+        print("\ndropped (reason: entries / tracks / playlists):")
+        for row in dropped.to_pylist():
+            print(
+                f"  {row['reason']:<22} {row['entries']:>10,} {row['tracks']:>10,} {row['playlists']:>10,}"
+            )
+    if counts["failures"]:
+        print(f"\n{counts['failures']} unreadable files/records: see playlists_failures.parquet")
+    return 0
+
+
+def _add_playlists(sub) -> None:
+    p = sub.add_parser("playlists", help="normalise MPD / Melon / table playlists (Beam job)",
+                       description="Unknown options are passed to Beam.")  # fmt: skip
+    p.add_argument("--input", required=True, nargs="+", help="files, folders or globs")
+    p.add_argument("--format", required=True, choices=("mpd", "melon", "table"))
+    p.add_argument(
+        "--output", required=True, help="dataset root; writes playlists.parquet, track_meta.parquet"
+    )
+    p.add_argument(
+        "--tracks",
+        default=None,
+        help="keep only tracks with audio: a published dataset root or a track manifest",
+    )
+    p.add_argument(
+        "--track-key",
+        default="track_id",
+        help="manifest column holding the playlists' track ids (e.g. melon_song_id)",
+    )
+    p.add_argument(
+        "--melon-genres",
+        choices=("detailed", "major", "both"),
+        default="detailed",
+        help="which Melon genre basket becomes track_meta.genres",
+    )
+    p.add_argument(
+        "--parts", type=int, default=None, help="output parts (default: ~256 MB of input each)"
+    )
+    p.set_defaults(func=cmd_playlists)
+
+
+def cmd_cooccurrence(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet import publish, storage
+    from duet.pipelines import beam as beam_util
+    from duet.pipelines import cooccurrence
+
+    if args.top_k < 1 or args.min_count < 1 or args.blocks < 1:
+        raise SystemExit("duet cooccurrence: --top-k, --min-count and --blocks must be >= 1")
+    source = args.playlists
+    if args.group_by == "artist":
+        source = args.track_meta or storage.join(
+            storage.dirname(args.playlists.rstrip("/")), "track_meta.parquet"
+        )
+    if not storage.exists(source):
+        raise SystemExit(f"duet cooccurrence: input {source} does not exist")
+    job = cooccurrence.CoocJob(
+        source=source, output=args.output, top_k=args.top_k, min_count=args.min_count,
+        counts=args.counts, seed=args.seed, blocks=args.blocks, group_by=args.group_by,
+        max_group_tracks=args.max_group_tracks, threads=args.threads,
+    )  # fmt: skip
+    publish.clear_success(job.folder)
+    pipeline = beam_util.make_pipeline(beam_args)
+    cooccurrence.build(pipeline, job)
+    _, wall = _run_local_or_remote(pipeline)
+    body = publish.require_success(job.folder)
+    counts = body["counts"]
+    rows = [
+        ("groups used", f"{counts.get('groups_used', 0):,} of {counts.get('groups_read', 0):,} "
+                        f"({counts.get('groups_too_long', 0):,} longer than {job.max_group_tracks:,}, "
+                        f"{counts.get('groups_too_short', 0):,} under 2 tracks)"),
+        ("entries", f"{counts.get('entries_used', 0):,} ({counts.get('repeated_entries', 0):,} repeats, "
+                    f"{counts.get('invalid_entries', 0):,} invalid ids removed)"),
+        ("tracks with neighbours", f"{counts['anchor_tracks']:,}"),
+        (f"top-{job.top_k} rows", f"{counts['topk_rows']:,}"),
+        *([("pairs (counts table)", f"{counts['pairs']:,}")] if job.counts else []),
+        ("output", job.folder),
+        ("wall time", f"{wall:.1f} s"),
+    ]  # fmt: skip
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    return 0
+
+
+def _add_cooccurrence(sub) -> None:
+    p = sub.add_parser("cooccurrence", help="co-occurrence counts and top-K neighbours (Beam job)",
+                       description="Unknown options are passed to Beam.")  # fmt: skip
+    p.add_argument("--playlists", required=True, help="playlists table (file or folder of parts)")
+    p.add_argument(
+        "--output", required=True, help="dataset root; writes OUT/cooc (or OUT/cooc_artist)"
+    )
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--min-count", type=int, default=1, help="drop pairs seen in fewer groups")
+    p.add_argument(
+        "--counts", action="store_true", help="also write every pair (track_id < neighbor_id)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the tie rule")
+    p.add_argument(
+        "--group-by",
+        choices=("playlist", "artist"),
+        default="playlist",
+        help="artist: tracks co-occur when they share an artist (Artist CO baseline)",
+    )
+    p.add_argument(
+        "--track-meta",
+        default=None,
+        help="with --group-by artist (default: track_meta.parquet beside --playlists)",
+    )
+    p.add_argument(
+        "--blocks",
+        type=int,
+        default=1,
+        help="anchor blocks: 1 is fastest on one machine; more bound each worker's "
+        "memory and spread work over Dataflow workers",
+    )
+    p.add_argument(
+        "--max-group-tracks",
+        type=int,
+        default=10_000,
+        help="longer playlists are skipped and counted (cost grows with length²)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
+    p.set_defaults(func=cmd_cooccurrence)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
@@ -235,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_sample_catalog)
     _add_shards(sub)
+    _add_playlists(sub)
+    _add_cooccurrence(sub)
     return parser
 
 
@@ -243,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger().addFilter(_QuietBeamImports())
     args, beam_args = build_parser().parse_known_args(argv)
-    if args.command != "shards" and beam_args:
+    if args.command not in BEAM_COMMANDS and beam_args:
         raise SystemExit(f"duet {args.command}: unrecognized arguments: {' '.join(beam_args)}")
     return args.func(args, beam_args)
 

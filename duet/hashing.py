@@ -37,3 +37,32 @@ def derive_seed(*parts: object) -> int:
 
 def sha256_hex(data: bytes | bytearray | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def mix64_py(x: int) -> int:
+    """splitmix64's finaliser: a bijection of 64-bit integers that spreads every input bit."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def track_key(track_id: str) -> int:
+    """64-bit key of an id for the co-occurrence job: FNV-1a of its UTF-8 bytes, then mix64.
+
+    Cheap enough to compute for every playlist entry in compiled code
+    (:func:`duet.pipelines.cooc_kernels.hash_strings` computes the same value).
+    """
+    h = FNV_OFFSET
+    for byte in track_id.encode("utf-8"):
+        h = ((h ^ byte) * FNV_PRIME) & _MASK64
+    return mix64_py(h)
+
+
+def tie_key(seed: int, anchor_id: str, neighbor_id: str) -> int:
+    """Rank of a neighbour among equal counts (smaller first); see ``cooc_kernels``."""
+    return mix64_py(mix64_py(seed & _MASK64) ^ track_key(anchor_id) ^ track_key(neighbor_id))

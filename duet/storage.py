@@ -114,3 +114,13 @@ def file_size_and_mtime(uri: str) -> tuple[int, float]:
     if not meta:
         raise FileNotFoundError(uri)
     return meta[0].size_in_bytes, meta[0].last_updated_in_seconds
+
+
+def glob(pattern: str) -> list[str]:
+    """Files matching ``pattern`` (``**`` recurses), sorted."""
+    if is_remote(pattern):
+        return sorted(m.path for m in _filesystems().match([pattern])[0].metadata_list)
+    import glob as globlib
+
+    matched = globlib.glob(local_path(pattern), recursive=True)
+    return sorted(p for p in matched if os.path.isfile(p))

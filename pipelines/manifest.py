@@ -6,7 +6,6 @@ Duplicate track ids are an error for every row that carries them, never a silent
 
 from __future__ import annotations
 
-import glob as globlib
 import hashlib
 import json
 import os
@@ -150,16 +149,7 @@ def _glob_files(pattern: str) -> list[tuple[str, str]]:
             break
         fixed.append(part)
     base = "/".join(fixed)
-    if storage.is_remote(pattern):
-        from apache_beam.io.filesystems import FileSystems
-
-        matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    else:
-        matched = [
-            p
-            for p in globlib.glob(storage.local_path(pattern), recursive=True)
-            if os.path.isfile(p)
-        ]
+    matched = storage.glob(pattern)
     base_len = len(storage.local_path(base).rstrip("/")) + 1 if base else 0
     return sorted((uri, uri[base_len:]) for uri in matched)
 

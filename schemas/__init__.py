@@ -53,6 +53,64 @@ FAILURES = pa.schema(
 )
 """Dead letters: every input row is either in the index or here."""
 
+PLAYLISTS = pa.schema(
+    [
+        pa.field("playlist_id", pa.string(), nullable=False),
+        pa.field("track_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ]
+)
+"""Normalised playlists: ordered, each track at most once, at least two tracks. Also used for
+artist groups (``source`` = "artist", ``playlist_id`` = the artist id)."""
+
+TRACK_META = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("artist_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("genres", pa.list_(pa.string()), nullable=False),
+    ]
+)
+"""Per-track metadata from the playlist sources (artists, genres), one row per track."""
+
+PLAYLIST_DROPS = pa.schema(
+    [
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("entries", pa.int64(), nullable=False),
+        pa.field("tracks", pa.int64(), nullable=False),
+        pa.field("playlists", pa.int64(), nullable=False),
+    ]
+)
+"""What normalisation removed, per reason: entries (playlist positions), distinct tracks and
+whole playlists. Nothing is dropped without a row here."""
+
+SOURCE_FAILURES = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("record", pa.string()),
+        pa.field("error", pa.string(), nullable=False),
+    ]
+)
+"""Input files or records that could not be read (file, record within it, reason)."""
+
+TOPK = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("rank", pa.int16(), nullable=False),
+        pa.field("neighbor_id", pa.string(), nullable=False),
+        pa.field("count", pa.int32(), nullable=False),
+    ]
+)
+"""Top-K co-occurring neighbours per track; rank 0 is the strongest. Sorted by (track_id, rank)."""
+
+COOCCURRENCE = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("neighbor_id", pa.string(), nullable=False),
+        pa.field("count", pa.int32(), nullable=False),
+    ]
+)
+"""Full co-occurrence counts, each unordered pair once (``track_id < neighbor_id``)."""
+
 
 class SchemaError(ValueError):
     """A table does not match its declared schema."""
@@ -120,11 +178,15 @@ def write_table(table: pa.Table, uri: str, schema: pa.Schema) -> None:
 
 
 def read_table(uri: str, schema: pa.Schema) -> pa.Table:
-    """Read a Parquet file (or every ``*.parquet`` in a folder) and validate it."""
-    if uri.endswith(".parquet"):
-        parts = [uri]
-    else:
-        parts = [u for u in storage.list_files(uri) if u.endswith(".parquet")]
+    """Read a Parquet file, or every ``*.parquet`` part of a folder, and validate it.
+
+    A folder may itself be named ``*.parquet`` (Spark-style); files whose name starts with
+    ``_`` or ``.`` (markers) are not parts.
+    """
+    parts = [
+        u for u in storage.list_files(uri)
+        if u.endswith(".parquet") and not u.rsplit("/", 1)[-1].startswith(("_", "."))
+    ] or [uri]  # fmt: skip
     tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
     if not tables:
         return schema.empty_table()
