@@ -10,13 +10,13 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 import pytest
+from duet.pipelines import cooccurrence as cooc
+from duet.pipelines.beam import make_pipeline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from duet import publish, schemas
 from duet.hashing import tie_key, track_key
-from duet.pipelines import cooccurrence as cooc
-from duet.pipelines.beam import make_pipeline
 from tests import cooc_reference as ref
 
 TRACKS = [f"t{i}" for i in range(12)] + ["ü-ñ", "a/../b", "x" * 300]
