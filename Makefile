@@ -10,7 +10,11 @@ STREAMS ?= wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro
 BEAM_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards test lint bench doctor clean
+PLAYLISTS ?= $(DEMO)/catalog/mpd
+PLAYLIST_FORMAT ?= mpd
+TABLES_ARGS ?=
+
+.PHONY: setup demo sample-catalog shards playlists cooccurrence test lint bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,14 +31,26 @@ $(DEMO)/catalog/tracks.parquet: | $(STAMP)
 
 sample-catalog: $(DEMO)/catalog/tracks.parquet
 
-## demo: the sample catalogue, then the shards job on it (prints a summary and the failures)
+## demo: the sample catalogue, then every job on it (each prints a summary and what failed)
 demo: setup sample-catalog
 	$(BIN)/duet doctor
 	$(BIN)/duet shards --tracks $(DEMO)/catalog/tracks.parquet --output $(DEMO)/data $(BEAM_ARGS)
+	$(BIN)/duet playlists --input $(DEMO)/catalog/mpd --format mpd --output $(DEMO)/data --tracks $(DEMO)/data
+	$(BIN)/duet cooccurrence --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data --counts
+	$(BIN)/duet cooccurrence --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data --group-by artist
 
 ## shards: TRACKS=manifest-or-glob OUTPUT=root [STREAMS=...] [BEAM_ARGS="--runner DataflowRunner ..."]
 shards: setup
 	$(BIN)/duet shards --tracks '$(TRACKS)' --output '$(OUTPUT)' --streams $(STREAMS) $(BEAM_ARGS)
+
+## playlists: PLAYLISTS=files-or-folder PLAYLIST_FORMAT=mpd|melon|table OUTPUT=root [TABLES_ARGS=--tracks ROOT]
+playlists: setup
+	$(BIN)/duet playlists --input $(PLAYLISTS) --format $(PLAYLIST_FORMAT) --output '$(OUTPUT)' $(TABLES_ARGS) $(BEAM_ARGS)
+
+## cooccurrence: top-10 (and artist grouping) from OUTPUT/playlists.parquet
+cooccurrence: setup
+	$(BIN)/duet cooccurrence --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' $(BEAM_ARGS)
+	$(BIN)/duet cooccurrence --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' --group-by artist $(BEAM_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

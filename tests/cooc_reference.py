@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from duet.hashing import tie_key
+from duet.hashing import mix64_py, track_key
 
 
 def pair_counts(playlists: list[list[str]]) -> Counter:
@@ -27,7 +27,10 @@ def top_k(playlists: list[list[str]], k: int, seed: int = 0, min_count: int = 1)
             neighbours[a].append((b, c))
             neighbours[b].append((a, c))
     rows = []
+    keys = {t: track_key(t) for t in neighbours}  # duet.hashing.tie_key, with keys computed once
+    mixed_seed = mix64_py(seed & 0xFFFFFFFFFFFFFFFF)
     for track in sorted(neighbours):
-        ranked = sorted(neighbours[track], key=lambda nc: (-nc[1], tie_key(seed, track, nc[0])))
+        mine = mixed_seed ^ keys[track]
+        ranked = sorted(neighbours[track], key=lambda nc: (-nc[1], mix64_py(mine ^ keys[nc[0]])))
         rows.extend((track, r, n, c) for r, (n, c) in enumerate(ranked[:k]))
     return rows
