@@ -219,7 +219,7 @@ def _add_shards(sub) -> None:
     p.set_defaults(func=cmd_shards)
 
 
-def _run_local_or_remote(pipeline) -> tuple[object, float]:
+def _run_timed(pipeline) -> tuple[object, float]:
     start = time.monotonic()
     result = pipeline.run()
     result.wait_until_finish()
@@ -242,7 +242,7 @@ def cmd_playlists(args: argparse.Namespace, beam_args: list[str]) -> int:
         playlists.build(pipeline, job)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"duet playlists: {exc}") from exc
-    _, wall = _run_local_or_remote(pipeline)
+    _, wall = _run_timed(pipeline)
     body = publish.require_success(storage.join(args.output, "playlists.parquet"))
     counts = body["counts"]
     print(
@@ -319,7 +319,7 @@ def cmd_cooccurrence(args: argparse.Namespace, beam_args: list[str]) -> int:
     publish.clear_success(job.folder)
     pipeline = beam_util.make_pipeline(beam_args)
     cooccurrence.build(pipeline, job)
-    _, wall = _run_local_or_remote(pipeline)
+    _, wall = _run_timed(pipeline)
     body = publish.require_success(job.folder)
     counts = body["counts"]
     rows = [

@@ -16,6 +16,7 @@ smaller ``mix64(tie_seed ^ key(anchor) ^ key(neighbour))`` ranks first, where ``
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from numba import njit, prange
 
 from duet.hashing import FNV_OFFSET, FNV_PRIME, mix64_py
@@ -198,6 +199,16 @@ def pair_counts(
                     w += 1
             used[i] = w - offsets[i]
     return out_n, out_c, used
+
+
+def string_keys(ids: pa.Array) -> np.ndarray:
+    """:func:`duet.hashing.track_key` of every (non-null) string, in compiled code."""
+    ids = ids.cast(pa.string())
+    if len(ids) == 0:
+        return np.empty(0, np.uint64)
+    _, offsets, data = ids.buffers()
+    offsets = np.frombuffer(offsets, np.int32)[ids.offset : ids.offset + len(ids) + 1]
+    return hash_strings(offsets, np.frombuffer(data, np.uint8) if data else np.zeros(1, np.uint8))
 
 
 def tie_seed(seed: int) -> np.uint64:

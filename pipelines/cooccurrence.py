@@ -114,18 +114,6 @@ def read_split(split: tuple[str, tuple[int, ...]], columns: list[str]) -> pa.Tab
         return f.read_row_groups(list(groups), columns=columns, use_threads=False)
 
 
-def string_keys(ids: pa.Array) -> np.ndarray:
-    """:func:`duet.hashing.track_key` of every (non-null) string, in compiled code."""
-    ids = ids.cast(pa.string())
-    if len(ids) == 0:
-        return np.empty(0, np.uint64)
-    _, offsets, data = ids.buffers()
-    offsets = np.frombuffer(offsets, np.int32)[ids.offset : ids.offset + len(ids) + 1]
-    return kernels.hash_strings(
-        offsets, np.frombuffer(data, np.uint8) if data else np.zeros(1, np.uint8)
-    )
-
-
 def encode(lists: pa.Array, max_tracks: int) -> Chunk:
     """CSR of a ``list<string>`` column: nulls/empty ids and repeats removed, over-long and
     under-two-track lists skipped (counted in ``stats``)."""
@@ -158,7 +146,7 @@ def encode(lists: pa.Array, max_tracks: int) -> Chunk:
         indptr, indices = kernels.take_rows(indptr, indices, np.flatnonzero(~short))
     stats["groups_used"] = len(indptr) - 1
     stats["entries_used"] = len(indices)
-    return Chunk(indptr, indices, string_keys(ids), ids, stats)
+    return Chunk(indptr, indices, kernels.string_keys(ids), ids, stats)
 
 
 def split_blocks(chunk: Chunk, blocks: int):
@@ -375,9 +363,9 @@ def _partition_artists(table: pa.Table, partitions: int):
     pairs = artist_tracks(table)
     if not pairs.num_rows:
         return
-    part = (string_keys(pairs.column("artist").combine_chunks()) % np.uint64(partitions)).astype(
-        np.int64
-    )
+    part = (
+        kernels.string_keys(pairs.column("artist").combine_chunks()) % np.uint64(partitions)
+    ).astype(np.int64)
     for p in np.unique(part):
         yield int(p), pairs.filter(pa.array(part == p))
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-from duet.pipelines.cooccurrence import string_keys
+from duet.pipelines.cooc_kernels import dedupe_rows, string_keys, take_rows
 from duet.pipelines.manifest import track_id_problem
 
 from duet import __version__, publish, schemas, storage
@@ -320,8 +320,6 @@ def assemble(entries: pa.Table) -> tuple[pa.Table, Counter]:
     One id used by several records (origins): the first origin in sort order is kept.
     A track repeated in a playlist counts once (first position); fewer than 2 tracks: dropped.
     """
-    from duet.pipelines.cooc_kernels import dedupe_rows
-
     drops: Counter = Counter()
     entries = entries.sort_by([("playlist_id", "ascending"), ("origin", "ascending"),
                                ("pos", "ascending"), ("track_id", "ascending")])  # fmt: skip
@@ -352,8 +350,6 @@ def assemble(entries: pa.Table) -> tuple[pa.Table, Counter]:
     short = sizes < 2
     _drop(drops, "under_two_tracks", int(sizes[short].sum()), int(short.sum()))
     rows = np.flatnonzero(~short)
-    from duet.pipelines.cooc_kernels import take_rows
-
     indptr, indices = take_rows(indptr, indices, rows)
     table = pa.table(
         {"playlist_id": pid.take(pa.array(starts[rows])) if len(rows) else pa.array([], pa.string()),
