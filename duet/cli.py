@@ -12,7 +12,7 @@ from importlib import metadata
 
 from duet import __version__
 
-BEAM_COMMANDS = ("shards", "playlists", "cooccurrence")
+BEAM_COMMANDS = ("shards", "playlists", "cooccurrence", "embeddings", "splits")
 _STREAMS_DEFAULT = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
 
 
@@ -380,6 +380,156 @@ def _add_cooccurrence(sub) -> None:
     p.set_defaults(func=cmd_cooccurrence)
 
 
+def _run_step(job, label: str, beam_args: list[str]) -> tuple[dict, float]:
+    """Run a single-process trainer as one Beam step; returns its published sidecar."""
+    from duet import publish
+    from duet.pipelines import beam as beam_util
+    from duet.pipelines import embeddings
+
+    publish.clear_success(job.folder)
+    pipeline = beam_util.make_pipeline(beam_args)
+    embeddings.build(pipeline, job.run, label)
+    try:
+        _, wall = _run_timed(pipeline)
+    except (embeddings.EmbeddingInputError, FileNotFoundError) as exc:
+        raise SystemExit(f"duet {label}: {str(exc).splitlines()[0]}") from exc
+    return publish.require_success(job.folder), wall
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+
+
+def _splits_option(args: argparse.Namespace) -> dict:
+    from duet import storage
+
+    names = tuple(s for s in (args.split or "").split(",") if s)
+    splits = args.splits or storage.join(args.output, "splits.parquet")
+    return {"split": names, "splits": splits if names else None}
+
+
+def cmd_embeddings(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet import storage
+    from duet.pipelines import cf, w2v
+
+    common = {"output": args.output, "seed": args.seed, "epochs": args.epochs,
+              "deterministic": args.deterministic, **_splits_option(args)}  # fmt: skip
+    if args.model == "w2v":
+        options = {"playlists": args.playlists, "vector_size": args.vector_size,
+                   "window": args.window, "alpha": args.alpha, "min_count": args.min_count,
+                   "workers": args.workers}  # fmt: skip
+        make = w2v.W2VJob
+    elif args.model == "genre-w2v":
+        options = {"track_meta": args.track_meta, "vector_size": args.vector_size,
+                   "window": args.window, "workers": args.workers}  # fmt: skip
+        make = w2v.GenreW2VJob
+    else:
+        options = {"playlists": args.playlists, "model": args.cf_model, "factors": args.factors,
+                   "learning_rate": args.learning_rate, "regularization": args.regularization,
+                   "max_sampled": args.max_sampled, "threads": args.threads}  # fmt: skip
+        make = cf.CFJob
+    job = make(**{k: v for k, v in {**common, **options}.items() if v is not None})
+    body, wall = _run_step(job, f"embeddings {args.model}", beam_args)
+    counts = body["counts"]
+    rows = [("model", body["model"])]
+    if "playlists_used" in counts:
+        rows.append(("playlists", f"{counts['playlists_used']:,} of {counts['playlists_read']:,} "
+                                  f"({counts['entries_used']:,} entries)"))  # fmt: skip
+    if args.model == "genre-w2v":
+        rows += [("genres", f"{counts['genres']:,} ({counts['genres_without_context']:,} never "
+                            "listed beside another genre: initial vectors)"),
+                 ("tracks", f"{counts['tracks']:,} ({counts['tracks_without_genres']:,} without "
+                            f"genres, {counts['unknown_genres']:,} unknown genre entries, "
+                            f"{counts['tracks_over_slots']:,} over 10 genres)")]  # fmt: skip
+    else:
+        rows.append(("vectors", f"{counts['vectors']:,} tracks"))
+    if counts.get("long_playlists"):
+        rows.append(("long playlists", f"{counts['long_playlists']:,} split into pieces of 10 000"))
+    if body["parameters"].get("split"):
+        rows.append(("split", ",".join(body["parameters"]["split"])))
+    rows += [("output", job.folder), ("wall time", f"{wall:.1f} s")]
+    _print_rows(rows)
+    return 0 if storage.exists(job.folder) else 1
+
+
+def _add_embeddings(sub) -> None:
+    p = sub.add_parser("embeddings", help="Word2Vec, CF (WARP/BPR/ALS) and genre embedding tables",
+                       description="Unknown options are passed to Beam.")  # fmt: skip
+    models = p.add_subparsers(dest="model", required=True)
+
+    def common(q, vector_default: int | None):
+        q.add_argument("--output", required=True, help="dataset root; writes OUT/emb/<model>")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--deterministic", action="store_true",
+                       help="one worker: bit-identical tables across runs (slower)")  # fmt: skip
+        q.add_argument("--split", default=None,
+                       help="train only on tracks of these splits, e.g. train or train,val")  # fmt: skip
+        q.add_argument("--splits", default=None, help="splits table (default: OUT/splits.parquet)")
+        q.add_argument("--epochs", type=int, default=None)
+        if vector_default is not None:
+            q.add_argument("--vector-size", type=int, default=vector_default)
+            q.add_argument("--window", type=int, default=None,
+                           help="default: the longest sentence (whole-playlist context)")  # fmt: skip
+            q.add_argument("--workers", type=int, default=None, help="default: all cores")
+
+    q = models.add_parser("w2v", help="playlist Word2Vec (Alonso-Jiménez et al.)")
+    q.add_argument("--playlists", required=True)
+    common(q, 128)
+    q.add_argument("--alpha", type=float, default=0.02)
+    q.add_argument("--min-count", type=int, default=1)
+    q.set_defaults(func=cmd_embeddings)
+
+    q = models.add_parser("cf", help="track factors: WARP (LightFM), BPR or ALS (implicit)")
+    q.add_argument("--playlists", required=True)
+    q.add_argument("--model", dest="cf_model", choices=("warp", "bpr", "als"), default="warp")
+    common(q, None)
+    q.add_argument("--factors", type=int, default=300)
+    q.add_argument("--learning-rate", type=float, default=None)
+    q.add_argument("--regularization", type=float, default=None)
+    q.add_argument("--max-sampled", type=int, default=40, help="WARP negatives per positive")
+    q.add_argument("--threads", type=int, default=None, help="default: all cores")
+    q.set_defaults(func=cmd_embeddings)
+
+    q = models.add_parser(
+        "genre-w2v", help="genre Word2Vec and per-track genre ids (Ferraro et al.)"
+    )
+    q.add_argument("--track-meta", required=True)
+    common(q, 128)
+    q.set_defaults(func=cmd_embeddings)
+
+
+def cmd_splits(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet.pipelines import splits
+
+    job = splits.SplitsJob(track_meta=args.track_meta, output=args.output, seed=args.seed,
+                           test=args.test, val=args.val, exclude=args.exclude)  # fmt: skip
+    body, wall = _run_step(job, "splits", beam_args)
+    c = body["counts"]
+    total = c["train"] + c["val"] + c["test"]
+    _print_rows([
+        ("method", body["parameters"]["method"]),
+        ("tracks", f"{total:,} ({c['excluded']:,} excluded, {c['tracks_without_genres']:,} without genres)"),
+        *[(name, f"{c[name]:,} ({100 * c[name] / total:.1f} %)") for name in ("train", "val", "test")],
+        ("output", job.folder),
+        ("wall time", f"{wall:.1f} s"),
+    ])  # fmt: skip
+    return 0
+
+
+def _add_splits(sub) -> None:
+    p = sub.add_parser("splits", help="train/val/test splits stratified on genres",
+                       description="Unknown options are passed to Beam.")  # fmt: skip
+    p.add_argument("--track-meta", required=True)
+    p.add_argument("--output", required=True, help="dataset root; writes OUT/splits.parquet")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test", type=float, default=0.1)
+    p.add_argument("--val", type=float, default=0.1)
+    p.add_argument("--exclude", default=None,
+                   help="track ids to leave out: text (one per line) or a table with track_id")  # fmt: skip
+    p.set_defaults(func=cmd_splits)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
@@ -399,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shards(sub)
     _add_playlists(sub)
     _add_cooccurrence(sub)
+    _add_embeddings(sub)
+    _add_splits(sub)
     return parser
 
 

@@ -6,6 +6,7 @@ write the marker last; a re-run removes the marker first, so readers never see a
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from duet import storage
@@ -46,3 +47,14 @@ def clear_success(root: str) -> None:
 
 def write_success(root: str, body: dict) -> None:
     storage.write_bytes(marker_uri(root), dumps(body))
+
+
+def input_fingerprint(uri: str) -> str:
+    """Digest identifying an input: the ``_SUCCESS`` marker of a published folder (its content
+    is what the producing job read and wrote), else the files' names, sizes and mtimes."""
+    marker = read_success(uri)
+    if marker is not None:
+        return hashlib.sha256(dumps(marker)).hexdigest()
+    files = [u for u in storage.list_files(uri) if not u.endswith(SUCCESS)] or [uri]
+    stamp = [[u[len(uri) :], *storage.file_size_and_mtime(u)] for u in files]
+    return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()

@@ -20,8 +20,6 @@ default) is fastest: one pass, every core in the compiled kernel.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -88,12 +86,8 @@ def part_name(folder: str, index: int) -> str:
 
 def input_splits(uri: str, rows_per_chunk: int) -> list[tuple[str, tuple[int, ...]]]:
     """(file, row groups) units of about ``rows_per_chunk`` rows, from the Parquet footers."""
-    parts = [
-        u for u in storage.list_files(uri)
-        if u.endswith(".parquet") and not u.rsplit("/", 1)[-1].startswith(("_", "."))
-    ] or [uri]  # fmt: skip
     splits = []
-    for part in parts:
+    for part in schemas.table_parts(uri):
         with storage.open_read(part) as f:
             meta = pq.ParquetFile(f).metadata
         group, rows = [], 0
@@ -428,13 +422,6 @@ def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: 
     return body
 
 
-def input_fingerprint(uri: str) -> str:
-    """Digest of the input files' names, sizes and modification times."""
-    files = storage.list_files(uri) or [uri]
-    stamp = [[u[len(uri) :], *storage.file_size_and_mtime(u)] for u in files]
-    return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
-
-
 def build(pipeline: beam.Pipeline, job: CoocJob) -> beam.PCollection:
     """Add the co-occurrence job to ``pipeline``; returns a PCollection of the ``_SUCCESS`` body."""
     splits = (
@@ -454,7 +441,7 @@ def build(pipeline: beam.Pipeline, job: CoocJob) -> beam.PCollection:
         tables = splits | "Read" >> beam.Map(read_split, ["track_ids"])
     encoded = tables | "Encode" >> beam.ParDo(Encode(job)).with_outputs("stats", main="chunks")
     reports = encoded.chunks | "ByBlock" >> beam.GroupByKey() | "TopK" >> beam.ParDo(BlockTopK(job))
-    fingerprint = input_fingerprint(job.source)
+    fingerprint = publish.input_fingerprint(job.source)
     stats = encoded.stats | "AllStats" >> beam.combiners.ToList()
     return (
         reports

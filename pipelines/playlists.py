@@ -232,15 +232,8 @@ def parse_table(data: bytes, source: str) -> Parsed:
     """Parquet/CSV/JSONL rows ``playlist_id, track_id[, pos]`` (rows of one playlist may span
     files; without ``pos`` the row order is the playlist order)."""
     out = _Collector(source, "table")
-    name = source.lower().removesuffix(".gz")
     try:
-        if name.endswith(".parquet"):
-            table = schemas.parquet_from_bytes(data)
-        elif name.endswith((".jsonl", ".json", ".ndjson")):
-            table = pajson.read_json(schemas.arrow_reader(data))
-        else:
-            table = pacsv.read_csv(schemas.arrow_reader(data), convert_options=pacsv.ConvertOptions(
-                column_types={"playlist_id": pa.string(), "track_id": pa.string()}))  # fmt: skip
+        table = schemas.table_from_bytes(data, source, strings=("playlist_id", "track_id"))
         missing = {"playlist_id", "track_id"} - set(table.column_names)
         if missing:
             raise ValueError(f"no column(s) {sorted(missing)}; found {table.column_names}")

@@ -112,6 +112,61 @@ COOCCURRENCE = pa.schema(
 """Full co-occurrence counts, each unordered pair once (``track_id < neighbor_id``)."""
 
 
+GENRE_SLOTS = 10
+"""Genre ids per track handed to the trainer (Ferraro et al.: up to 10 genres per song)."""
+
+GENRE_PAD = -1
+"""Value of unused genre slots."""
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    """Embedding tables: one fixed-size float32 vector per id (track or genre)."""
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
+def genre_vectors_schema(dim: int) -> pa.Schema:
+    """Genre Word2Vec vectors; ``index`` is what TRACK_GENRES.genre_ids refer to."""
+    return pa.schema([pa.field("index", pa.int32(), nullable=False), *embeddings_schema(dim)])
+
+
+TRACK_GENRES = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("genre_ids", pa.list_(pa.int32(), GENRE_SLOTS), nullable=False),
+        pa.field("n_genres", pa.int8(), nullable=False),
+    ]
+)
+"""Per track, the first ``n_genres`` slots of ``genre_ids`` index the genre vectors table; the
+rest hold GENRE_PAD."""
+
+SPLITS = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+    ]
+)
+"""Train/val/test assignment of each track; ``split`` is one of SPLIT_NAMES."""
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def vector_dim(table: pa.Table) -> int:
+    """The size of the ``vector`` column of an embedding table, or SchemaError."""
+    if "vector" not in table.column_names:
+        raise SchemaError("embedding table: required column 'vector' is missing")
+    kind = table.schema.field("vector").type
+    if pa.types.is_fixed_size_list(kind):
+        return kind.list_size
+    raise SchemaError(
+        f"embedding table: column 'vector' has type {kind}, expected a fixed-size list"
+    )
+
+
 class SchemaError(ValueError):
     """A table does not match its declared schema."""
 
@@ -172,24 +227,56 @@ def parquet_from_bytes(data: bytes) -> pa.Table:
     return pq.ParquetFile(arrow_reader(data)).read()
 
 
+def table_from_bytes(data: bytes, name: str, strings: tuple[str, ...] = ()) -> pa.Table:
+    """A Parquet, JSONL or CSV table (by ``name``'s suffix, ``.gz`` allowed for text); CSV
+    columns named in ``strings`` stay strings (ids like "007" must not become numbers)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+
+    name = name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        return parquet_from_bytes(data)
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return pajson.read_json(arrow_reader(data))
+    types = {column: pa.string() for column in strings}
+    return pacsv.read_csv(
+        arrow_reader(data), convert_options=pacsv.ConvertOptions(column_types=types)
+    )
+
+
 def write_table(table: pa.Table, uri: str, schema: pa.Schema) -> None:
     """Validate ``table`` against ``schema`` and write it as Parquet to ``uri``."""
     storage.write_bytes(uri, to_parquet_bytes(table, schema))
 
 
-def read_table(uri: str, schema: pa.Schema) -> pa.Table:
-    """Read a Parquet file, or every ``*.parquet`` part of a folder, and validate it.
+def table_parts(uri: str) -> list[str]:
+    """The Parquet files of a table: ``uri`` itself, or the ``*.parquet`` parts of a folder.
 
     A folder may itself be named ``*.parquet`` (Spark-style); files whose name starts with
     ``_`` or ``.`` (markers) are not parts.
     """
-    parts = [
+    return [
         u for u in storage.list_files(uri)
         if u.endswith(".parquet") and not u.rsplit("/", 1)[-1].startswith(("_", "."))
     ] or [uri]  # fmt: skip
+
+
+def read_table(uri: str, schema: pa.Schema) -> pa.Table:
+    """Read a Parquet file, or every part of a folder (see table_parts), and validate it."""
+    parts = table_parts(uri)
     tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
     if not tables:
         return schema.empty_table()
+    return pa.concat_tables(
+        [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]
+    )
+
+
+def read_embeddings(uri: str) -> pa.Table:
+    """Read an embedding table (any vector size) and validate it."""
+    parts = table_parts(uri)
+    tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
+    schema = embeddings_schema(vector_dim(tables[0]))
     return pa.concat_tables(
         [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]
     )

@@ -1,0 +1,161 @@
+"""Collaborative-filtering track factors from the playlist × track matrix.
+
+- ``warp``: LightFM's WARP (Weston et al.), as Ferraro et al. ran it: 300 factors, max_sampled 40,
+  learning rate 0.05 (adagrad), 50 epochs. The fork ``lightfm-next`` is used because LightFM 1.17
+  no longer builds on Python 3.11. Vector = 300 item factors followed by the item bias (301).
+- ``bpr``: implicit's BayesianPersonalizedRanking (CPU). Vector = factors followed by the item
+  bias, the layout implicit itself uses (its user factors end in a constant 1).
+- ``als``: implicit's AlternatingLeastSquares (CPU). Vector = factors (no bias).
+
+Playlists are the users. A track that appears in no (used) playlist gets no vector.
+``deterministic`` trains on one thread: all three are Hogwild/parallel otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+from duet.pipelines import embeddings as emb
+
+from duet import schemas, storage
+
+MODELS = ("warp", "bpr", "als")
+DEFAULTS = {
+    "warp": {"epochs": 50, "learning_rate": 0.05, "regularization": 0.0},
+    "bpr": {"epochs": 100, "learning_rate": 0.01, "regularization": 0.01},
+    "als": {"epochs": 15, "learning_rate": None, "regularization": 0.01},
+}
+"""Per-model defaults: WARP's are Ferraro et al.'s public code; BPR's and ALS's are implicit's."""
+
+
+def interactions(lists: pa.ListArray) -> tuple[sp.csr_matrix, list[str]]:
+    """Binary playlist × track matrix (float32 CSR) and the track id of each column."""
+    flat = pc.list_flatten(lists)
+    encoded = pc.dictionary_encode(flat)
+    rows = pc.list_parent_indices(lists).to_numpy()
+    cols = encoded.indices.to_numpy()
+    matrix = sp.csr_matrix(
+        (np.ones(len(cols), np.float32), (rows, cols)),
+        shape=(len(lists), len(encoded.dictionary)),
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix, encoded.dictionary.to_pylist()
+
+
+def fit_warp(matrix: sp.csr_matrix, factors: int, epochs: int, learning_rate: float,
+             max_sampled: int, regularization: float, seed: int, threads: int) -> np.ndarray:  # fmt: skip
+    """LightFM WARP item factors with the item bias appended: ``[n_items, factors + 1]``."""
+    from lightfm import LightFM
+
+    model = LightFM(
+        no_components=factors, loss="warp", learning_rate=learning_rate,
+        max_sampled=max_sampled, item_alpha=regularization, user_alpha=regularization,
+        random_state=np.random.RandomState(seed),
+    )  # fmt: skip
+    model.fit(matrix.tocoo(), epochs=epochs, num_threads=threads)
+    return np.hstack([model.item_embeddings, model.item_biases[:, None]])
+
+
+def fit_implicit(matrix: sp.csr_matrix, model: str, factors: int, epochs: int,
+                 learning_rate: float | None, regularization: float, alpha: float, seed: int,
+                 threads: int) -> np.ndarray:  # fmt: skip
+    """implicit BPR (factors + bias column) or ALS (factors) item factors."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # implicit warns (and slows) with a threaded BLAS
+        if model == "bpr":
+            from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+            learner = BayesianPersonalizedRanking(
+                factors=factors, learning_rate=learning_rate, regularization=regularization,
+                iterations=epochs, num_threads=threads, random_state=seed,
+            )  # fmt: skip
+        else:
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            learner = AlternatingLeastSquares(
+                factors=factors, regularization=regularization, alpha=alpha, iterations=epochs,
+                num_threads=threads, random_state=seed,
+            )  # fmt: skip
+        learner.fit(matrix, show_progress=False)
+    return np.asarray(learner.item_factors)
+
+
+@dataclass(frozen=True)
+class CFJob:
+    """Item factors of one model; ``None`` parameters take the model's defaults (DEFAULTS)."""
+
+    playlists: str
+    output: str
+    model: str = "warp"
+    factors: int = 300
+    epochs: int | None = None
+    learning_rate: float | None = None
+    regularization: float | None = None
+    max_sampled: int = 40
+    alpha: float = 1.0
+    seed: int = 0
+    threads: int | None = None
+    deterministic: bool = False
+    splits: str | None = None
+    split: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> str:
+        return storage.join(self.output, "emb", f"cf-{self.model}")
+
+    def parameters(self) -> dict:
+        if self.model not in MODELS:
+            raise emb.EmbeddingInputError(
+                f"unknown CF model {self.model!r}; expected one of {MODELS}"
+            )
+        params = {k: v for k, v in asdict(self).items()
+                  if k not in ("playlists", "output", "splits", "threads")}  # fmt: skip
+        for key, value in DEFAULTS[self.model].items():
+            if params[key] is None:
+                params[key] = value
+        if self.model != "warp":
+            params.pop("max_sampled")
+        if self.model != "als":
+            params.pop("alpha")
+        if self.model == "als":
+            params.pop("learning_rate")
+        params["threads"] = 1 if self.deterministic else (self.threads or os.cpu_count() or 1)
+        return params
+
+    def run(self) -> dict:
+        started = time.monotonic()
+        params = self.parameters()
+        keep = emb.split_tracks(self.splits, self.split) if self.split else None
+        lists, counts = emb.read_playlists(self.playlists, keep)
+        matrix, track_ids = interactions(lists)
+        if self.model == "warp":
+            vectors = fit_warp(matrix, self.factors, params["epochs"], params["learning_rate"],
+                               self.max_sampled, params["regularization"], self.seed,
+                               params["threads"])  # fmt: skip
+            libraries = emb.library_versions("lightfm-next")
+        else:
+            vectors = fit_implicit(matrix, self.model, self.factors, params["epochs"],
+                                   params.get("learning_rate"), params["regularization"],
+                                   self.alpha, self.seed, params["threads"])  # fmt: skip
+            libraries = emb.library_versions("implicit")
+        if not np.isfinite(vectors).all():
+            raise FloatingPointError(f"{self.model}: training diverged (non-finite factors)")
+        counts.update(vectors=len(track_ids), interactions=int(matrix.nnz))
+        layout = {"warp": "factors + item bias", "bpr": "factors + item bias", "als": "factors"}
+        body = emb.sidecar(
+            f"cf-{self.model}", params, self.seed,
+            {"playlists": self.playlists, "splits": self.splits if self.split else None},
+            counts, libraries, started, vector_layout=layout[self.model],
+        )  # fmt: skip
+        table = emb.vectors_table(track_ids, vectors)
+        emb.publish_tables(self.folder, {emb.VECTORS: (table, schemas.embeddings_schema(
+            vectors.shape[1]))}, body)  # fmt: skip
+        return body

@@ -1,0 +1,127 @@
+"""What every embedding trainer shares: reading playlists (optionally one split only), writing
+vector tables, the sidecar, and running the trainer as one step of a Beam pipeline.
+
+Word2Vec, LightFM and implicit are single-process trainers: the Beam step gives them the same
+runners and filesystems (local, ``s3://``, ``gs://``) as every other job; on Dataflow the step
+runs on one worker, so size its machine type to the table (see the README).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from importlib import metadata
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from duet import __version__, publish, schemas, storage
+
+FORMAT_VERSION = 1
+VECTORS = "vectors.parquet"
+
+
+class EmbeddingInputError(ValueError):
+    """The input cannot produce embeddings (empty, no usable rows, unknown split)."""
+
+
+def library_versions(*dists: str) -> dict[str, str]:
+    versions = {"duet": __version__, "numpy": np.__version__}
+    for dist in dists:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def split_tracks(splits_uri: str, names: tuple[str, ...]) -> pa.Array:
+    """Track ids assigned to any of ``names`` in a splits table."""
+    unknown = set(names) - set(schemas.SPLIT_NAMES)
+    if unknown:
+        raise EmbeddingInputError(
+            f"unknown split(s) {sorted(unknown)}; expected some of {list(schemas.SPLIT_NAMES)}"
+        )
+    if not storage.exists(splits_uri):
+        raise EmbeddingInputError(f"splits table {splits_uri} does not exist (run duet splits)")
+    table = schemas.read_table(splits_uri, schemas.SPLITS)
+    keep = pc.is_in(table.column("split"), value_set=pa.array(list(names)))
+    return table.filter(keep).column("track_id").combine_chunks()
+
+
+def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.ListArray, dict]:
+    """The playlists' track lists, restricted to the tracks in ``keep`` when given.
+
+    Restriction drops entries, and playlists left with fewer than two tracks; both are counted.
+    """
+    if not storage.exists(uri):
+        raise EmbeddingInputError(f"playlists table {uri} does not exist (run duet playlists)")
+    lists = schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids").combine_chunks()
+    counts = {"playlists_read": len(lists), "entries_read": len(pc.list_flatten(lists))}
+    if keep is not None:
+        flat = pc.list_flatten(lists)
+        parents = pc.list_parent_indices(lists).to_numpy()
+        mask = pc.is_in(flat, value_set=keep).to_numpy(zero_copy_only=False)
+        lengths = np.bincount(parents[mask], minlength=len(lists))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        lists = pa.ListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(mask)))
+        long_enough = pa.array(lengths >= 2)
+        counts["entries_outside_split"] = int((~mask).sum())
+        counts["playlists_outside_split"] = int((lengths < 2).sum())
+        lists = lists.filter(long_enough)
+    counts["playlists_used"] = len(lists)
+    counts["entries_used"] = len(pc.list_flatten(lists))
+    if counts["entries_used"] == 0:
+        raise EmbeddingInputError(f"{uri}: no playlist entries to train on")
+    return lists, counts
+
+
+def vectors_table(ids: list[str] | pa.Array, vectors: np.ndarray) -> pa.Table:
+    """An embedding table sorted by id (so identical models write identical files)."""
+    ids = pa.array(ids, pa.string())
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    order = pc.sort_indices(ids).to_numpy()
+    dim = vectors.shape[1]
+    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors[order].reshape(-1)), dim)
+    return pa.table({"id": ids.take(pa.array(order)), "vector": column})
+
+
+def publish_tables(folder: str, tables: dict[str, tuple[pa.Table, pa.Schema]], sidecar: dict):
+    """Write each table under ``folder`` and then the ``_SUCCESS`` sidecar (the commit point)."""
+    expected = {storage.join(folder, name) for name in tables}
+    for name, (table, schema) in tables.items():
+        schemas.write_table(table, storage.join(folder, name), schema)
+    storage.delete([u for u in storage.list_files(folder)
+                    if u not in expected and not u.endswith(publish.SUCCESS)])  # fmt: skip
+    publish.write_success(folder, sidecar)
+
+
+def sidecar(model: str, parameters: dict, seed: int, inputs: dict[str, str | None],
+            counts: dict, libraries: dict, started: float, **extra) -> dict:  # fmt: skip
+    """The JSON sidecar of a table: enough to reproduce it and to know its cost.
+
+    ``inputs`` maps a role (``playlists``, ``splits``) to a URI, recorded with its fingerprint.
+    """
+    return {
+        "job": "embeddings",
+        "model": model,
+        "format_version": FORMAT_VERSION,
+        "parameters": parameters,
+        "seed": seed,
+        "libraries": libraries,
+        "inputs": {
+            role: {"uri": uri, "fingerprint": publish.input_fingerprint(uri)}
+            for role, uri in sorted(inputs.items())
+            if uri is not None
+        },  # fmt: skip
+        "counts": counts,
+        "wall_time_s": round(time.monotonic() - started, 3),
+        **extra,
+    }
+
+
+def build(pipeline: beam.Pipeline, run: Callable[[], dict], label: str) -> beam.PCollection:
+    """One Beam step that runs ``run`` (a trainer that reads and writes by URI) once."""
+    return pipeline | f"{label}/Start" >> beam.Create([None]) | label >> beam.Map(lambda _: run())
