@@ -2,6 +2,7 @@
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,10 +110,9 @@ def test_excluded_tracks_are_left_out_and_counted(tmp_path, kind):
     meta = catalogue(300)
     drop = ["track-00001", "track-00002", "007", "not-a-track"]
     path = str(tmp_path / f"exclude.{kind}")
-    if kind == "txt":
-        open(path, "w").write("\n".join(drop) + "\n")
-    elif kind == "csv":
-        open(path, "w").write("track_id\n" + "\n".join(drop) + "\n")
+    if kind in ("txt", "csv"):
+        header = "track_id\n" if kind == "csv" else ""
+        Path(path).write_text(header + "\n".join(drop) + "\n")
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
