@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence test lint bench doctor clean
+.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings test lint bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ demo: setup sample-catalog
 	$(BIN)/duet playlists --input $(DEMO)/catalog/mpd --format mpd --output $(DEMO)/data --tracks $(DEMO)/data
 	$(BIN)/duet cooccurrence --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data --counts
 	$(BIN)/duet cooccurrence --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data --group-by artist
+	$(BIN)/duet embeddings w2v --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data
+	$(BIN)/duet playlists --input $(DEMO)/catalog/melon --format melon --output $(DEMO)/melon --tracks $(DEMO)/catalog/tracks.parquet --track-key melon_song_id
+	$(BIN)/duet splits --track-meta $(DEMO)/melon/track_meta.parquet --output $(DEMO)/data
+	$(BIN)/duet embeddings genre-w2v --track-meta $(DEMO)/melon/track_meta.parquet --output $(DEMO)/data
+	$(BIN)/duet embeddings cf --model warp --playlists $(DEMO)/melon/playlists.parquet --output $(DEMO)/data --split train,val
 
 ## shards: TRACKS=manifest-or-glob OUTPUT=root [STREAMS=...] [BEAM_ARGS="--runner DataflowRunner ..."]
 shards: setup
@@ -51,6 +56,19 @@ playlists: setup
 cooccurrence: setup
 	$(BIN)/duet cooccurrence --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' $(BEAM_ARGS)
 	$(BIN)/duet cooccurrence --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' --group-by artist $(BEAM_ARGS)
+
+## tables: co-occurrence, splits and every embedding table from OUTPUT/playlists.parquet and
+## OUTPUT/track_meta.parquet (TRACK_META=... for genres from another source, e.g. Melon)
+TRACK_META ?= $(OUTPUT)/track_meta.parquet
+tables: cooccurrence splits embeddings
+
+splits: setup
+	$(BIN)/duet splits --track-meta '$(TRACK_META)' --output '$(OUTPUT)' $(BEAM_ARGS)
+
+embeddings: setup
+	$(BIN)/duet embeddings w2v --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' $(BEAM_ARGS)
+	$(BIN)/duet embeddings cf --model warp --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' $(BEAM_ARGS)
+	$(BIN)/duet embeddings genre-w2v --track-meta '$(TRACK_META)' --output '$(OUTPUT)' $(BEAM_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
