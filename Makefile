@@ -39,7 +39,7 @@ demo: setup sample-catalog
 	$(BIN)/duet cooccurrence --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data --counts
 	$(BIN)/duet cooccurrence --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data --group-by artist
 	$(BIN)/duet embeddings w2v --playlists $(DEMO)/data/playlists.parquet --output $(DEMO)/data
-	$(BIN)/duet playlists --input $(DEMO)/catalog/melon --format melon --output $(DEMO)/melon --tracks $(DEMO)/catalog/tracks.parquet --track-key melon_song_id
+	$(BIN)/duet playlists --input $(DEMO)/catalog/melon --format melon --output $(DEMO)/melon --tracks $(DEMO)/catalog/tracks.parquet --track-key melon_song_id --melon-genres both
 	$(BIN)/duet splits --track-meta $(DEMO)/melon/track_meta.parquet --output $(DEMO)/data
 	$(BIN)/duet embeddings genre-w2v --track-meta $(DEMO)/melon/track_meta.parquet --output $(DEMO)/data
 	$(BIN)/duet embeddings cf --model warp --playlists $(DEMO)/melon/playlists.parquet --output $(DEMO)/data --split train,val

@@ -12,7 +12,7 @@ from importlib import metadata
 
 from duet import __version__
 
-BEAM_COMMANDS = ("shards", "playlists", "cooccurrence", "embeddings", "splits")
+BEAM_COMMANDS = ("shards", "playlists", "cooccurrence", "embeddings", "splits", "pairs", "nightly")
 _STREAMS_DEFAULT = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
 
 
@@ -530,6 +530,120 @@ def _add_splits(sub) -> None:
     p.set_defaults(func=cmd_splits)
 
 
+def _parse_epochs(text: str) -> tuple[int, int]:
+    """``A:B`` (epochs A..B-1) or ``N`` (epochs 0..N-1)."""
+    try:
+        start, stop = text.split(":") if ":" in text else ("0", text)
+        start, stop = int(start), int(stop)
+    except ValueError:
+        raise SystemExit(f"duet pairs: --epochs {text!r} is not A:B or N") from None
+    if not 0 <= start < stop:
+        raise SystemExit(f"duet pairs: --epochs {text!r} is empty or negative")
+    return start, stop
+
+
+def _pairs_job(args: argparse.Namespace):
+    from duet.pipelines import pairs
+
+    strategies = tuple(s for s in args.strategies.split(",") if s)
+    if strategies == ("all",):
+        strategies = pairs.STRATEGIES
+    inputs = pairs.Inputs(data=args.data, playlists=args.playlists, topk=args.topk,
+                          track_meta=args.track_meta, w2v=args.w2v, cf=args.cf,
+                          genres=args.genres, splits=args.splits)  # fmt: skip
+    return pairs.PairsJob(inputs=inputs, strategies=strategies, epochs=_parse_epochs(args.epochs),
+                          seed=args.seed, run_id=args.run_id,
+                          split=tuple(s for s in (args.split or "").split(",") if s),
+                          keep=args.keep)  # fmt: skip
+
+
+def print_pairs_stats(body: dict) -> None:
+    rows = [("strategy", "epochs", "rows/epoch", "tracks", "coverage", "unpaired", "too short")]
+    for strategy, epochs in sorted(body["stats"].items()):
+        stats = list(epochs.values())
+
+        def mean(key: str, stats: list[dict] = stats) -> float:
+            return sum(s.get(key, 0) for s in stats) / len(stats)
+
+        rows.append((strategy, str(len(stats)), f"{mean('rows'):,.0f}", f"{mean('eligible'):,.0f}",
+                     f"{100 * mean('coverage'):.1f} %", f"{mean('unpaired'):,.0f}",
+                     f"{mean('too_short'):,.0f}"))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def cmd_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet import publish, storage
+    from duet.pipelines import beam as beam_util
+    from duet.pipelines import pairs, pairs_verify
+
+    if args.verify:
+        job = _pairs_job(args) if args.strategies else None
+        inputs = job.inputs if job else pairs.Inputs(args.data)
+        run = pairs.latest_run(args.data) if args.verify == "LATEST" else args.verify
+        report = pairs_verify.verify(args.data, run, inputs)
+        bad = {(s, e): p for s, epochs in report.items() for e, p in epochs.items() if p}
+        checked = sum(len(e) for e in report.values())
+        for (strategy, epoch), problems in sorted(bad.items()):
+            print(f"{strategy} epoch {epoch}: {'; '.join(problems)}")
+        print(f"verified {checked} epoch files of run {run}: "
+              f"{'all invariants hold' if not bad else f'{len(bad)} with problems'}")  # fmt: skip
+        return 1 if bad else 0
+    if not args.strategies:
+        raise SystemExit("duet pairs: --strategies is required (or --verify RUN)")
+    job = _pairs_job(args)
+    try:
+        pairs.check_strategies(job.strategies)
+        pipeline = beam_util.make_pipeline(beam_args)
+        pairs.build(pipeline, job, published=time.time())
+        _, wall = _run_timed(pipeline)
+    except pairs.PairsInputError as exc:
+        raise SystemExit(f"duet pairs: {str(exc).splitlines()[0]}") from exc
+    body = publish.require_success(job.run_dir)
+    print(f"run {job.run}: {len(job.strategies)} strategies x epochs {job.epochs[0]}..{job.epochs[1] - 1}"
+          f" ({body['skipped_epochs']} already written) -> {job.run_dir}")  # fmt: skip
+    if not body["audio_filter"]:
+        print(f"note: {args.data} has no published audio index; tracks were not filtered by audio")
+    print_pairs_stats(body)
+    print(f"LATEST -> {job.run}; wall time {wall:.1f} s")
+    if body.get("pruned"):
+        print(f"pruned {len(body['pruned'])} old run(s): {', '.join(body['pruned'])}")
+    return 0 if storage.exists(job.run_dir) else 1
+
+
+def _add_pair_inputs(p) -> None:
+    for name, what in (("playlists", "playlists table"), ("topk", "top-K table"),
+                       ("track-meta", "track meta (artists)"), ("w2v", "Word2Vec vectors"),
+                       ("cf", "CF vectors (default emb/cf-warp)"),
+                       ("genres", "track genres (emb/genre_w2v/track_genres.parquet)"),
+                       ("splits", "splits table")):  # fmt: skip
+        p.add_argument(f"--{name}", default=None, help=f"{what} (default: under --data)")
+
+
+def _add_pairs(sub) -> None:
+    p = sub.add_parser("pairs", help="per-epoch pair manifests for every strategy (Beam job)",
+                       description="Unknown options are passed to Beam.")  # fmt: skip
+    p.add_argument("--data", required=True, help="dataset root; writes DATA/pairs/<run>/...")
+    p.add_argument("--strategies", default=None,
+                   help="comma-separated, or 'all': playlist_co, playlist_tco, artist_co, w2v, "
+                   "cf, multimodal, self, self_mel, adjacent, random_segment, cpc")  # fmt: skip
+    p.add_argument("--epochs", default="0:50", help="A:B for epochs A..B-1, or N (default 0:50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-id", default=None, help="default: run-<digest of inputs and config>")
+    p.add_argument("--split", default=None, help="only tracks of these splits, e.g. train")
+    p.add_argument("--keep", type=int, default=None, help="keep only the newest K complete runs")
+    p.add_argument("--verify", default=None, metavar="RUN",
+                   help="re-check the invariants of a published run (or LATEST) and exit")  # fmt: skip
+    _add_pair_inputs(p)
+    p.set_defaults(func=cmd_pairs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
@@ -551,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cooccurrence(sub)
     _add_embeddings(sub)
     _add_splits(sub)
+    _add_pairs(sub)
     return parser
 
 

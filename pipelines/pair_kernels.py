@@ -13,9 +13,8 @@ Python reference can replay them exactly (``tests/pairs_reference.py``):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-
 from duet.pipelines.cooc_kernels import mix64
+from numba import njit
 
 FREE, TAKEN, PENDING = 0, 1, 2
 
@@ -121,3 +120,20 @@ def group_co(indptr, indices, order, available, seed):
             positives[n_pairs] = indices[shuffled[i + 1]]
             n_pairs += 1
     return anchors[:n_pairs], positives[:n_pairs]
+
+
+@njit(cache=True, nogil=True)
+def share_group(t_ptr, t_rows, anchors, positives, n_groups):
+    """For each pair, whether the two tracks share a group (playlist, artist). ``t_ptr`` /
+    ``t_rows`` list each track's groups (the transpose of the group CSR)."""
+    mark = np.full(n_groups, -1, np.int64)
+    out = np.zeros(len(anchors), np.bool_)
+    for i in range(len(anchors)):
+        a, b = anchors[i], positives[i]
+        for j in range(t_ptr[a], t_ptr[a + 1]):
+            mark[t_rows[j]] = i
+        for j in range(t_ptr[b], t_ptr[b + 1]):
+            if mark[t_rows[j]] == i:
+                out[i] = True
+                break
+    return out

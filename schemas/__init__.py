@@ -167,6 +167,25 @@ def vector_dim(table: pa.Table) -> int:
     )
 
 
+PAIRS = pa.schema(
+    [
+        pa.field("epoch", pa.int32(), nullable=False),
+        pa.field("strategy", pa.string(), nullable=False),
+        pa.field("anchor_id", pa.string(), nullable=False),
+        pa.field("positive_id", pa.string()),
+        pa.field("stream", pa.string()),
+        pa.field("anchor_offset", pa.int64()),
+        pa.field("positive_offset", pa.int64()),
+        pa.field("length", pa.int32()),
+    ]
+)
+"""One epoch's examples of one strategy, in the order the trainer should visit them.
+``positive_id`` is null where the positive is an embedding of the anchor (w2v, cf,
+multimodal) or another crop of it (self, adjacent, ...). Crop strategies give ``stream`` (an
+index stream, e.g. ``wav-22050`` or ``mel-choi``) and offsets and ``length`` in its units
+(samples or frames); ``positive_offset`` is null for single-window strategies (cpc)."""
+
+
 class SchemaError(ValueError):
     """A table does not match its declared schema."""
 
@@ -224,7 +243,12 @@ def arrow_reader(data: bytes) -> pa.BufferReader:
 
 
 def parquet_from_bytes(data: bytes) -> pa.Table:
-    return pq.ParquetFile(arrow_reader(data)).read()
+    """A Parquet file as a table; list columns over 2 GB come back as several chunks."""
+    f = pq.ParquetFile(arrow_reader(data))
+    try:
+        return f.read()
+    except pa.ArrowNotImplementedError:  # nested column too large for one chunk
+        return pa.Table.from_batches(list(f.iter_batches()), schema=f.schema_arrow)
 
 
 def table_from_bytes(data: bytes, name: str, strings: tuple[str, ...] = ()) -> pa.Table:
