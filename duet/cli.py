@@ -579,6 +579,8 @@ def print_pairs_stats(body: dict) -> None:
 
 
 def cmd_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     from duet import publish, storage
     from duet.pipelines import beam as beam_util
     from duet.pipelines import pairs, pairs_verify
@@ -598,6 +600,11 @@ def cmd_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
     if not args.strategies:
         raise SystemExit("duet pairs: --strategies is required (or --verify RUN)")
     job = _pairs_job(args)
+    if beam_util.is_local(PipelineOptions(beam_args)) and not any(
+            a.startswith("--direct_num_workers") for a in beam_args):  # fmt: skip
+        # epochs are independent and the kernels release the GIL: one thread per core
+        beam_args = [*beam_args, "--direct_num_workers", str(os.cpu_count() or 1),
+                     "--direct_running_mode", "multi_threading"]  # fmt: skip
     try:
         pairs.check_strategies(job.strategies)
         pipeline = beam_util.make_pipeline(beam_args)

@@ -124,3 +124,13 @@ def glob(pattern: str) -> list[str]:
 
     matched = globlib.glob(local_path(pattern), recursive=True)
     return sorted(p for p in matched if os.path.isfile(p))
+
+
+def delete_tree(folder: str) -> None:
+    """Delete every file below ``folder`` (and, locally, the folders themselves)."""
+    if is_remote(folder):
+        delete(list_files(folder))
+        return
+    import shutil
+
+    shutil.rmtree(local_path(folder), ignore_errors=True)

@@ -312,12 +312,18 @@ def crop_offsets(lengths: np.ndarray, crop: Crop, strategy: str, rng: np.random.
         follow = start + crop.length + crop.gap
         swap = rng.random(len(start)) < 0.5
         return usable, np.where(swap, follow, start), np.where(swap, start, follow)
-    # random_segment: b uniform among starts whose window does not overlap [a, a + L)
-    a = rng.integers(0, room)
-    lo = np.maximum(a - crop.length + 1, 0)
-    hi = np.minimum(a + crop.length - 1, room - 1)
-    u = rng.integers(0, room - (hi - lo + 1))
-    return usable, a, np.where(u >= lo, u + (hi - lo + 1), u)
+    # random_segment: the anchor uniform among starts that leave room for a non-overlapping
+    # segment ([0, room-1-L] ∪ [L, room-1]), then the positive uniform among those segments.
+    length = crop.length
+    last_early = room - 1 - length  # ≥ 0 because lengths ≥ 2L
+    contiguous = last_early >= length - 1
+    n_anchor = np.where(contiguous, room, 2 * (room - length))
+    u = rng.integers(0, n_anchor)
+    a = np.where(contiguous | (u <= last_early), u, length + (u - last_early - 1))
+    before = np.maximum(a - length + 1, 0)  # starts [0, a-L]
+    after = np.maximum(room - (a + length), 0)  # starts [a+L, room-1]
+    v = rng.integers(0, before + after)
+    return usable, a, np.where(v < before, v, a + length + (v - before))
 
 
 def crop_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
@@ -457,7 +463,7 @@ def prune(root: str, keep: int, protect: str) -> list[str]:
     for run in doomed:
         folder = storage.join(root, run)
         publish.clear_success(folder)  # unpublish first: readers stop trusting it
-        storage.delete(storage.list_files(folder))
+        storage.delete_tree(folder)
     return doomed
 
 
@@ -514,7 +520,7 @@ def build(pipeline: beam.Pipeline, job: PairsJob, published: float) -> beam.PCol
     check_strategies(job.strategies)
     for strategy in job.strategies:
         for name in job.inputs.needed(strategy, job.split):
-            _require(job.inputs.uri(name), f"{strategy}")
+            _require(job.inputs.uri(name), f"{strategy} needs the {name} table")
     publish.clear_success(job.run_dir)
     tasks = [(s, e) for s in sorted(job.strategies) for e in range(*job.epochs)]
     return (

@@ -1,0 +1,358 @@
+"""Pair manifests: each strategy against a straightforward reference of the paper's algorithm,
+the invariants ``--verify`` checks, determinism, atomic publish and resume."""
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from duet.pipelines import pairs, pairs_verify
+from duet.pipelines.beam import make_pipeline
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from duet import publish, schemas
+from duet.cli import main
+from tests import pairs_reference as ref
+from tests.planted import write_playlists, write_splits, write_track_meta
+
+STREAMS = {"wav-22050": ("samples", 22050), "mel-alonso": ("frames", 22050),
+           "mel-choi": ("frames", 16000)}  # fmt: skip
+
+
+def write_index(root: str, lengths: dict[str, dict[str, int]]) -> None:
+    """A published root whose audio index gives each track's length per stream."""
+    rows = []
+    for track, streams in lengths.items():
+        for stream, n in streams.items():
+            unit, rate = STREAMS[stream]
+            rows.append({"track_id": track, "stream": stream, "shard": "s.tar", "member": "m",
+                         "offset": 0, "size": 1, "payload_offset": 0, "format": "npy",
+                         "dtype": "int16", "sample_rate": rate, unit: n, "duration": 1.0,
+                         "sha256": "0"})  # fmt: skip
+    schemas.write_table(schemas.from_rows(rows, schemas.AUDIO_INDEX),
+                        os.path.join(root, "index", "part-00000.parquet"), schemas.AUDIO_INDEX)  # fmt: skip
+    publish.write_success(root, {"job": "shards"})
+
+
+def write_topk(root: str, topk: dict[str, list[str]]) -> str:
+    folder = os.path.join(root, "cooc", "topk.parquet")
+    rows = [{"track_id": t, "rank": r, "neighbor_id": n, "count": 10 - r}
+            for t, ns in sorted(topk.items()) for r, n in enumerate(ns)]  # fmt: skip
+    schemas.write_table(schemas.from_rows(rows, schemas.TOPK),
+                        os.path.join(folder, "part-00000.parquet"), schemas.TOPK)  # fmt: skip
+    return folder
+
+
+def rng_for(seed: int, epoch: int, strategy: str) -> tuple[np.random.Generator, int]:
+    s = pairs.epoch_seed(seed, epoch, strategy)
+    return np.random.Generator(np.random.PCG64(s)), s
+
+
+def rows(table: pa.Table) -> list[tuple]:
+    return list(zip(table.column("anchor_id").to_pylist(), table.column("positive_id").to_pylist(),
+                    strict=True))  # fmt: skip
+
+
+def with_audio(root, tracks) -> None:
+    write_index(str(root), {t: {"wav-22050": 100_000} for t in tracks})
+
+
+track_names = st.sampled_from([f"t{i:02d}" for i in range(25)] + ["ü-ñ", "../x"])
+playlist_sets = st.lists(st.lists(track_names, min_size=0, max_size=12), min_size=1, max_size=15)
+EXAMPLES = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+
+
+# ---------------------------------------------------------------- against the references
+
+
+@EXAMPLES
+@given(lists=playlist_sets, drop=st.sets(track_names, max_size=5), seed=st.integers(0, 3),
+       epoch=st.integers(0, 3))  # fmt: skip
+def test_playlist_co_equals_the_reference(tmp_path_factory, lists, drop, seed, epoch):
+    root = str(tmp_path_factory.mktemp("co"))
+    tracks = sorted({t for p in lists for t in p})
+    with_audio(root, [t for t in tracks if t not in drop])
+    write_playlists(root, lists)
+    table, stats = pairs.make_epoch(
+        pairs.Sources(pairs.Inputs(root), ()), "playlist_co", seed, epoch
+    )
+    rng, s = rng_for(seed, epoch, "playlist_co")
+    order = rng.permutation(len(lists)).tolist()
+    expected = ref.playlist_co(lists, order, set(tracks) - drop, s)
+    assert rows(table) == expected
+    used = [t for pair in expected for t in pair]
+    assert len(used) == len(set(used)) and all(a != b for a, b in expected)
+    assert stats["pairs"] == len(expected) and stats["tracks_covered"] == len(used)
+
+
+@EXAMPLES
+@given(data=st.data(), seed=st.integers(0, 3), epoch=st.integers(0, 3))
+def test_playlist_tco_equals_the_reference(tmp_path_factory, data, seed, epoch):
+    names = [f"t{i:02d}" for i in range(20)]
+    topk = data.draw(st.dictionaries(st.sampled_from(names), st.lists(st.sampled_from(names),
+                     max_size=12, unique=True), min_size=1))  # fmt: skip
+    topk = {t: [n for n in ns if n != t][:10] for t, ns in topk.items()}
+    topk = {t: ns for t, ns in topk.items() if ns} or {"t00": ["t01"]}
+    drop = data.draw(st.sets(st.sampled_from(names), max_size=4))
+    root = str(tmp_path_factory.mktemp("tco"))
+    write_topk(root, topk)
+    ids = sorted({t for t in topk} | {n for ns in topk.values() for n in ns})
+    with_audio(root, [t for t in ids if t not in drop])
+    table, _ = pairs.make_epoch(pairs.Sources(pairs.Inputs(root), ()), "playlist_tco", seed, epoch)
+    rng, s = rng_for(seed, epoch, "playlist_tco")
+    available = np.array([t not in drop for t in ids])
+    order = [ids[i] for i in rng.permutation(np.flatnonzero(available))]
+    index_of = {t: i for i, t in enumerate(ids)}
+    expected = ref.playlist_tco(topk, order, set(ids) - drop, s, index_of)
+    assert rows(table) == expected
+    assert all(b in topk[a] for a, b in expected)
+
+
+@EXAMPLES
+@given(artists=st.dictionaries(track_names, st.lists(st.sampled_from(["a", "b", "c", "d"]),
+                                                      max_size=3)),
+       seed=st.integers(0, 3))  # fmt: skip
+def test_artist_co_equals_the_reference_without_the_one_pair_limit(tmp_path_factory, artists, seed):
+    root = str(tmp_path_factory.mktemp("artist"))
+    write_track_meta(root, {})
+    rows_ = [{"track_id": t, "artist_ids": a, "genres": []} for t, a in artists.items()]
+    schemas.write_table(schemas.from_rows(rows_, schemas.TRACK_META),
+                        os.path.join(root, "track_meta.parquet", "part-00000.parquet"),
+                        schemas.TRACK_META)  # fmt: skip
+    table, _ = pairs.make_epoch(pairs.Sources(pairs.Inputs(root), ()), "artist_co", seed, 0)
+    names = sorted({a for a_s in artists.values() for a in a_s})
+    groups = [sorted({t for t, a_s in artists.items() if name in a_s}) for name in names]
+    rng, s = rng_for(seed, 0, "artist_co")
+    expected = ref.group_co(groups, rng.permutation(len(groups)).tolist(), set(artists), s)
+    assert rows(table) == expected
+
+
+def test_artist_co_pairs_a_track_once_per_artist_it_has(tmp_path):
+    meta = {"x": ["a", "b"], "y": ["a"], "z": ["b"]}
+    rows_ = [{"track_id": t, "artist_ids": a, "genres": []} for t, a in meta.items()]
+    schemas.write_table(schemas.from_rows(rows_, schemas.TRACK_META),
+                        str(tmp_path / "track_meta.parquet" / "part-00000.parquet"), schemas.TRACK_META)  # fmt: skip
+    table, stats = pairs.make_epoch(
+        pairs.Sources(pairs.Inputs(str(tmp_path)), ()), "artist_co", 0, 0
+    )
+    assert sorted(tuple(sorted(p)) for p in rows(table)) == [("x", "y"), ("x", "z")]
+    assert stats["tracks_covered"] == 3
+
+
+# ---------------------------------------------------------------- crops
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(0, 3000), min_size=1, max_size=40), seed=st.integers(0, 9))
+def test_crops_lie_inside_the_track_and_keep_their_geometry(lengths, seed):
+    for strategy in ("self", "self_mel", "adjacent", "random_segment", "cpc"):
+        crop = pairs.Crop(
+            pairs.CROPS[strategy].stream, 188, gap=31 if strategy == "adjacent" else 0
+        )
+        total = np.array(lengths)
+        usable, a, b = pairs.crop_offsets(total, crop, strategy, np.random.default_rng(seed))
+        n = total[usable]
+        assert (a >= 0).all() and (a + crop.length <= n).all()
+        if b is not None:
+            assert (b >= 0).all() and (b + crop.length <= n).all()
+        if strategy == "adjacent":
+            assert (np.abs(a - b) == crop.length + crop.gap).all()
+        if strategy == "random_segment":
+            assert (np.abs(a - b) >= crop.length).all()
+
+
+def test_random_segment_draws_every_non_overlapping_start_uniformly():
+    crop = pairs.Crop("mel-choi", 3)
+    total = np.full(60_000, 10)  # starts 0..7; anchor at 0 leaves 3..7 for the positive
+    _, a, b = pairs.crop_offsets(total, crop, "random_segment", np.random.default_rng(0))
+    for start in range(8):
+        allowed = [s for s in range(8) if abs(s - start) >= 3]
+        seen = np.bincount(b[a == start], minlength=8)
+        assert set(np.flatnonzero(seen)) == set(allowed)
+        share = seen[allowed] / seen.sum()
+        assert np.abs(share - 1 / len(allowed)).max() < 0.03
+
+
+def test_adjacent_swaps_order_about_half_the_time():
+    crop = pairs.CROPS["adjacent"]
+    _, a, b = pairs.crop_offsets(np.full(10_000, 2000), crop, "adjacent", np.random.default_rng(1))
+    assert 0.47 < (a > b).mean() < 0.53
+
+
+def test_too_short_tracks_are_counted_not_dropped_silently(tmp_path):
+    write_index(str(tmp_path), {
+        "long": {"wav-22050": 100_000, "mel-choi": 2_000}, "short": {"wav-22050": 50_000, "mel-choi": 300},
+    })  # fmt: skip
+    sources = pairs.Sources(pairs.Inputs(str(tmp_path)), ())
+    expectations = {"self": 1, "adjacent": 1, "random_segment": 1, "cpc": 1}
+    for strategy, too_short in expectations.items():
+        table, stats = pairs.make_epoch(sources, strategy, 0, 0)
+        assert stats["too_short"] == too_short and table.column("anchor_id").to_pylist() == ["long"]
+        assert stats["eligible"] == 2 and stats["unpaired"] == 1
+    with pytest.raises(pairs.PairsInputError, match="no stream 'mel-alonso'"):
+        pairs.make_epoch(sources, "self_mel", 0, 0)
+
+
+# ---------------------------------------------------------------- lookups and splits
+
+
+def test_lookup_strategies_list_each_track_with_its_tables_once(tmp_path):
+    root = str(tmp_path)
+    with_audio(root, ["a", "b", "c", "d"])
+    for name, ids in (("w2v", ["a", "b", "c", "zz"]), ("cf-warp", ["a", "b", "c"])):
+        table = pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(
+            pa.array(np.zeros(2 * len(ids), np.float32)), 2)})  # fmt: skip
+        schemas.write_table(table, os.path.join(root, "emb", name, "vectors.parquet"),
+                            schemas.embeddings_schema(2))  # fmt: skip
+    genres = pa.table({"track_id": ["a", "b"], "genre_ids": pa.FixedSizeListArray.from_arrays(
+        pa.array(np.full(20, -1, np.int32)), 10), "n_genres": pa.array([1, 0], pa.int8())})  # fmt: skip
+    schemas.write_table(genres, os.path.join(root, "emb", "genre_w2v", "track_genres.parquet"),
+                        schemas.TRACK_GENRES)  # fmt: skip
+    sources = pairs.Sources(pairs.Inputs(root), ())
+    w2v, stats = pairs.make_epoch(sources, "w2v", 0, 0)
+    assert sorted(w2v.column("anchor_id").to_pylist()) == ["a", "b", "c"]  # zz has no audio
+    assert w2v.column("positive_id").null_count == 3 and stats["unpaired"] == 1
+    multimodal, _ = pairs.make_epoch(sources, "multimodal", 0, 0)
+    assert multimodal.column("anchor_id").to_pylist() == ["a"]
+    orders = {tuple(pairs.make_epoch(sources, "cf", 0, e)[0].column("anchor_id").to_pylist())
+              for e in range(6)}  # fmt: skip
+    assert len(orders) > 1
+
+
+def test_split_keeps_only_its_tracks(tmp_path):
+    root = str(tmp_path)
+    lists = [[f"t{i}", f"t{i + 1}", f"t{i + 2}"] for i in range(0, 30, 3)]
+    write_playlists(root, lists)
+    write_splits(root, {f"t{i}": "train" if i % 4 else "test" for i in range(30)})
+    table, stats = pairs.make_epoch(
+        pairs.Sources(pairs.Inputs(root), ("train",)), "playlist_co", 0, 0
+    )
+    used = {t for pair in rows(table) for t in pair}
+    assert used and all(int(t[1:]) % 4 for t in used)
+    assert stats["eligible"] == sum(1 for i in range(30) if i % 4)
+
+
+# ---------------------------------------------------------------- the job
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    root = str(tmp_path / "data")
+    lists = [[f"t{(7 * p + j * j) % 40:02d}" for j in range(2 + p % 6)] for p in range(60)]
+    write_playlists(root, lists)
+    tracks = sorted({t for p in lists for t in p})
+    topk = {t: [u for u in tracks if u != t][(i % 5) : (i % 5) + 10] for i, t in enumerate(tracks)}
+    write_topk(root, topk)
+    write_index(root, {t: {"wav-22050": 80_000 + 1000 * i, "mel-choi": 190 + 40 * i}
+                       for i, t in enumerate(tracks)})  # fmt: skip
+    return root
+
+
+def run_job(root: str, beam_args=(), **kw) -> dict:
+    job = pairs.PairsJob(pairs.Inputs(root), kw.pop("strategies", ("playlist_co", "playlist_tco",
+                         "self", "adjacent")), kw.pop("epochs", (0, 4)), **kw)  # fmt: skip
+    pipeline = make_pipeline(list(beam_args))
+    pairs.build(pipeline, job, published=kw.get("seed", 0))
+    pipeline.run().wait_until_finish()
+    return publish.require_success(job.run_dir)
+
+
+def files(folder: str) -> dict[str, bytes]:
+    out = {}
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            with open(os.path.join(dirpath, n), "rb") as f:
+                out[os.path.relpath(os.path.join(dirpath, n), folder)] = f.read()
+    return out
+
+
+def test_every_epoch_is_a_pure_function_of_tables_seed_and_epoch(dataset, tmp_path):
+    body = run_job(dataset, seed=5)
+    run = os.path.join(dataset, "pairs", body["run"])
+    first = files(run)
+    other = str(tmp_path / "copy")
+    os.makedirs(other)
+    for name in ("playlists.parquet", "cooc", "index", "_SUCCESS"):
+        os.system(f"cp -r {os.path.join(dataset, name)} {other}/")
+    body2 = run_job(other, beam_args=["--direct_num_workers", "2", "--direct_running_mode",
+                                      "multi_threading"], seed=5)  # fmt: skip
+    second = files(os.path.join(other, "pairs", body2["run"]))
+    parts = [k for k in first if k.endswith(".parquet")]
+    assert parts and all(first[k] == second[k] for k in parts)
+    co = [first[f"playlist_co/epoch={e:04d}/part-00000.parquet"] for e in range(4)]
+    assert len(set(co)) == 4  # different epochs differ
+
+
+def test_a_published_run_passes_verify_and_a_tampered_one_fails(dataset, capsys):
+    body = run_job(dataset)
+    assert main(["pairs", "--data", dataset, "--verify", "LATEST"]) == 0
+    assert "all invariants hold" in capsys.readouterr().out
+    part = os.path.join(
+        dataset, "pairs", body["run"], "playlist_tco", "epoch=0001", "part-00000.parquet"
+    )
+    table = schemas.read_table(part, schemas.PAIRS)
+    anchors = table.column("anchor_id").to_pylist()
+    swapped = table.set_column(3, "positive_id", pa.array(anchors[1:] + anchors[:1]))
+    schemas.write_table(swapped, part, schemas.PAIRS)
+    report = pairs_verify.verify(dataset, body["run"])
+    assert any("top 10" in p or "more than one pair" in p for p in report["playlist_tco"]["0001"])
+    assert main(["pairs", "--data", dataset, "--verify", body["run"]]) == 1
+
+
+def test_a_crashed_run_is_invisible_and_its_rerun_resumes(dataset, tmp_path, monkeypatch):
+    clean = run_job(dataset, run_id="clean")
+    calls = {"n": 0}
+    real = pairs.make_epoch
+
+    def crash_on_the_fifth(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("worker killed")
+        return real(*args)
+
+    monkeypatch.setattr(pairs, "make_epoch", crash_on_the_fifth)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        run_job(dataset, run_id="crashy")
+    assert publish.read_success(os.path.join(dataset, "pairs", "crashy")) is None
+    assert pairs.latest_run(dataset) == "clean"
+    monkeypatch.setattr(pairs, "make_epoch", real)
+    resumed = run_job(dataset, run_id="crashy")
+    assert resumed["skipped_epochs"] == 4 and pairs.latest_run(dataset) == "crashy"
+    a, b = (
+        files(os.path.join(dataset, "pairs", "clean")),
+        files(os.path.join(dataset, "pairs", "crashy")),
+    )
+    assert {k: v for k, v in a.items() if k.endswith(".parquet")} == {
+        k: v for k, v in b.items() if k.endswith(".parquet")}  # fmt: skip
+    assert resumed["stats"] == clean["stats"]
+
+
+def test_keep_prunes_old_runs_but_never_the_latest(dataset):
+    for run in ("r1", "r2", "r3"):
+        run_job(dataset, run_id=run, epochs=(0, 1), keep=2)
+    left = sorted(r for r, _ in pairs.runs(os.path.join(dataset, "pairs")))
+    assert left == ["r2", "r3"] and pairs.latest_run(dataset) == "r3"
+    assert not os.path.exists(os.path.join(dataset, "pairs", "r1", "playlist_co"))
+
+
+def test_cli_prints_statistics_per_strategy(dataset, capsys):
+    code = main(["pairs", "--data", dataset, "--strategies", "playlist_co,cpc", "--epochs", "2",
+                 "--seed", "3"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "playlist_co" in out and "coverage" in out and "LATEST ->" in out
+    body = publish.require_success(os.path.join(dataset, "pairs", pairs.latest_run(dataset)))
+    assert set(body["stats"]["cpc"]) == {"0000", "0001"}
+    assert body["stats"]["cpc"]["0000"]["too_short"] > 0
+
+
+def test_bad_requests_are_clear_errors(dataset, tmp_path):
+    with pytest.raises(SystemExit, match="unknown strategies"):
+        main(["pairs", "--data", dataset, "--strategies", "playlist_coo"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["pairs", "--data", str(tmp_path / "empty"), "--strategies", "playlist_co"])
+    with pytest.raises(SystemExit, match="not A:B"):
+        main(["pairs", "--data", dataset, "--strategies", "self", "--epochs", "x:y"])
+    with pytest.raises(SystemExit, match="splits table"):
+        main(["pairs", "--data", dataset, "--strategies", "self", "--split", "train"])
