@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings test lint bench doctor clean
+.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly test lint bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,8 @@ demo: setup sample-catalog
 	$(BIN)/duet splits --track-meta $(DEMO)/melon/track_meta.parquet --output $(DEMO)/data
 	$(BIN)/duet embeddings genre-w2v --track-meta $(DEMO)/melon/track_meta.parquet --output $(DEMO)/data
 	$(BIN)/duet embeddings cf --model warp --playlists $(DEMO)/melon/playlists.parquet --output $(DEMO)/data --split train,val
+	$(BIN)/duet pairs --data $(DEMO)/data --strategies all --epochs 0:3 --seed 0
+	$(BIN)/duet pairs --data $(DEMO)/data --verify LATEST
 
 ## shards: TRACKS=manifest-or-glob OUTPUT=root [STREAMS=...] [BEAM_ARGS="--runner DataflowRunner ..."]
 shards: setup
@@ -69,6 +71,18 @@ embeddings: setup
 	$(BIN)/duet embeddings w2v --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' $(BEAM_ARGS)
 	$(BIN)/duet embeddings cf --model warp --playlists '$(OUTPUT)/playlists.parquet' --output '$(OUTPUT)' $(BEAM_ARGS)
 	$(BIN)/duet embeddings genre-w2v --track-meta '$(TRACK_META)' --output '$(OUTPUT)' $(BEAM_ARGS)
+
+## nightly: PLAYLISTS=raw files OUTPUT=root [STRATEGIES=...] [EPOCHS=0:50] [KEEP=7]: every stage
+## whose inputs changed, then a pair run (see docker/schedule/ for cron, Kubernetes, Airflow)
+STRATEGIES ?= playlist_co,playlist_tco
+EPOCHS ?= 0:50
+KEEP ?= 7
+nightly: setup
+	$(BIN)/duet nightly --input $(PLAYLISTS) --format $(PLAYLIST_FORMAT) --output '$(OUTPUT)' --strategies $(STRATEGIES) --epochs $(EPOCHS) --keep $(KEEP) $(TABLES_ARGS) $(BEAM_ARGS)
+
+## pairs: OUTPUT=root [STRATEGIES=...] [EPOCHS=0:50]
+pairs: setup
+	$(BIN)/duet pairs --data '$(OUTPUT)' --strategies $(STRATEGIES) --epochs $(EPOCHS) $(BEAM_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -651,6 +651,41 @@ def _add_pairs(sub) -> None:
     p.set_defaults(func=cmd_pairs)
 
 
+def cmd_nightly(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet import nightly
+    from duet.pipelines import pairs
+
+    strategies = tuple(s for s in args.strategies.split(",") if s)
+    pairs.check_strategies(strategies)
+    _parse_epochs(args.epochs)
+    stages = nightly.plan(args.output, strategies, args.epochs, args.seed, inputs=tuple(args.input or ()),
+                          fmt=args.format, tracks=args.tracks, keep=args.keep, cf_model=args.cf_model)  # fmt: skip
+    done = nightly.run(stages, args.output, beam_args, invoke=main)
+    print(f"[nightly] {sum(v == 'ran' for v in done.values())} stage(s) ran, "
+          f"{sum(v == 'skipped' for v in done.values())} skipped; LATEST -> "
+          f"{pairs.latest_run(args.output)}")  # fmt: skip
+    return 0
+
+
+def _add_nightly(sub) -> None:
+    p = sub.add_parser("nightly", help="playlists → co-occurrence → embeddings → pairs, "
+                       "skipping stages whose inputs did not change",
+                       description="Unknown options are passed to every Beam stage.")  # fmt: skip
+    p.add_argument("--output", required=True, help="dataset root")
+    p.add_argument("--input", nargs="+", default=None,
+                   help="raw playlist files (omit when OUT/playlists.parquet is maintained elsewhere)")  # fmt: skip
+    p.add_argument("--format", choices=("mpd", "melon", "table"), default="mpd")
+    p.add_argument(
+        "--tracks", default=None, help="keep only tracks with audio (see duet playlists)"
+    )
+    p.add_argument("--strategies", default="playlist_co,playlist_tco")
+    p.add_argument("--epochs", default="0:50")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep", type=int, default=None, help="keep the newest K pair runs")
+    p.add_argument("--cf-model", choices=("warp", "bpr", "als"), default="warp")
+    p.set_defaults(func=cmd_nightly)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
@@ -673,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embeddings(sub)
     _add_splits(sub)
     _add_pairs(sub)
+    _add_nightly(sub)
     return parser
 
 

@@ -521,7 +521,9 @@ def build(pipeline: beam.Pipeline, job: PairsJob, published: float) -> beam.PCol
     for strategy in job.strategies:
         for name in job.inputs.needed(strategy, job.split):
             _require(job.inputs.uri(name), f"{strategy} needs the {name} table")
-    publish.clear_success(job.run_dir)
+    current = publish.read_success(job.run_dir)
+    if current is not None and current.get("key") != job.key:
+        publish.clear_success(job.run_dir)  # a reused --run-id over other inputs: unpublish
     tasks = [(s, e) for s in sorted(job.strategies) for e in range(*job.epochs)]
     return (
         pipeline

@@ -1,0 +1,102 @@
+"""Nightly regeneration: playlists → co-occurrence → embeddings → pairs, skipping what is
+already current.
+
+Each stage is the ``duet`` command a user would run. Its *key* is a digest of its command line
+and the fingerprints of its inputs (for published folders, their ``_SUCCESS`` markers; for raw
+files, names, sizes and mtimes). A stage runs only when its key differs from the one recorded
+in ``OUT/nightly.json`` after its last success, or when its output is not published. Unchanged
+playlists therefore skip every stage but the pairs run, whose id is itself derived from its
+inputs, so a second night with no new data does nothing; a run that crashed resumes at the
+stage (and, for pairs, the epoch) where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from duet import publish, storage
+
+STATE = "nightly.json"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    argv: tuple[str, ...]
+    inputs: tuple[str, ...]
+    output: str
+
+    def key(self) -> str:
+        body = {"argv": self.argv,
+                "inputs": {u: publish.input_fingerprint(u) for u in self.inputs}}  # fmt: skip
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def plan(output: str, strategies: tuple[str, ...], epochs: str, seed: int, *,
+         inputs: tuple[str, ...] = (), fmt: str = "mpd", tracks: str | None = None,
+         keep: int | None = None, cf_model: str = "warp") -> list[Stage]:  # fmt: skip
+    """The stages the requested strategies need, in order."""
+    join = storage.join
+    playlists, meta = join(output, "playlists.parquet"), join(output, "track_meta.parquet")
+    stages = []
+    if inputs:
+        argv = ["playlists", "--input", *inputs, "--format", fmt, "--output", output]
+        stages.append(Stage("playlists", tuple(argv + (["--tracks", tracks] if tracks else [])),
+                            tuple(inputs) + ((tracks,) if tracks else ()), playlists))  # fmt: skip
+    if "playlist_tco" in strategies:
+        stages.append(Stage("cooccurrence", ("cooccurrence", "--playlists", playlists, "--output",
+                            output, "--seed", str(seed)), (playlists,), join(output, "cooc")))  # fmt: skip
+    if "w2v" in strategies:
+        stages.append(Stage("w2v", ("embeddings", "w2v", "--playlists", playlists, "--output",
+                            output, "--seed", str(seed)), (playlists,), join(output, "emb", "w2v")))  # fmt: skip
+    if {"cf", "multimodal"} & set(strategies):
+        stages.append(Stage("cf", ("embeddings", "cf", "--model", cf_model, "--playlists",
+                            playlists, "--output", output, "--seed", str(seed)), (playlists,),
+                            join(output, "emb", f"cf-{cf_model}")))  # fmt: skip
+    if "multimodal" in strategies:
+        stages.append(Stage("genre-w2v", ("embeddings", "genre-w2v", "--track-meta", meta,
+                            "--output", output, "--seed", str(seed)), (meta,),
+                            join(output, "emb", "genre_w2v")))  # fmt: skip
+    pairs_argv = ["pairs", "--data", output, "--strategies", ",".join(strategies), "--epochs",
+                  epochs, "--seed", str(seed)] + (["--keep", str(keep)] if keep else [])  # fmt: skip
+    upstream = tuple(s.output for s in stages)
+    stages.append(Stage("pairs", tuple(pairs_argv), upstream, join(output, "pairs", "LATEST")))
+    return stages
+
+
+def _read_state(output: str) -> dict:
+    uri = storage.join(output, STATE)
+    return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else {}
+
+
+def _published(stage: Stage) -> bool:
+    if stage.name == "pairs":
+        return storage.exists(stage.output)
+    return publish.read_success(stage.output) is not None
+
+
+def run(stages: list[Stage], output: str, beam_args: list[str],
+        invoke: Callable[[list[str]], int], log: Callable[[str], None] = print) -> dict:  # fmt: skip
+    """Run the stages that are not current; returns {stage: "ran" | "skipped"}."""
+    state = _read_state(output)
+    done = {}
+    for stage in stages:
+        key = stage.key()
+        if stage.name != "pairs" and state.get(stage.name) == key and _published(stage):
+            log(f"[nightly] {stage.name}: inputs unchanged, skipped")
+            done[stage.name] = "skipped"
+            continue
+        log(f"[nightly] {stage.name}: duet {' '.join(stage.argv)}")
+        start = time.monotonic()
+        code = invoke([*stage.argv, *beam_args])
+        if code:
+            raise SystemExit(f"duet nightly: stage {stage.name} failed with exit code {code}")
+        state[stage.name] = key
+        storage.write_bytes(storage.join(output, STATE), publish.dumps(state))
+        log(f"[nightly] {stage.name}: done in {time.monotonic() - start:.1f} s")
+        done[stage.name] = "ran"
+    return done
