@@ -6,8 +6,12 @@ Randomness comes in two forms, both pure functions of the epoch seed so a straig
 Python reference can replay them exactly (``tests/pairs_reference.py``):
 
 - visiting orders (playlists, tracks) are permutations drawn by the caller with numpy's PCG64;
-- shuffles inside a playlist sort its entries by ``mix64(seed ^ entry)``, and TCO's uniform
-  choice among c candidates is ``c * u`` with ``u = (mix64(seed ^ track) >> 11) / 2**53``.
+- inside a playlist (or group) whose entries start at ``base``, the m gathered tracks are
+  shuffled by Fisher-Yates: for i = m-1 … 1, swap i with ``j = ⌊u·(i+1)⌋`` where
+  ``u = uniform(seed, base + i)``; TCO's choice among c candidates is ``⌊c·uniform(seed, t)⌋``;
+  ``uniform(seed, x) = (mix64(seed ^ x) >> 11) / 2**53``.
+
+No allocation happens per playlist, so an epoch costs a few ns per playlist entry.
 """
 
 from __future__ import annotations
@@ -19,42 +23,51 @@ from numba import njit
 FREE, TAKEN, PENDING = 0, 1, 2
 
 
+@njit(inline="always")
+def uniform(seed, x):
+    """A double in [0, 1) from (seed, x): the top 53 bits of mix64(seed ^ x)."""
+    return (mix64(seed ^ np.uint64(x)) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always")
+def shuffle(buf, m, seed, base):
+    """Fisher-Yates over ``buf[:m]`` with the draws ``uniform(seed, base + i)``."""
+    for i in range(m - 1, 0, -1):
+        j = min(int(uniform(seed, base + i) * (i + 1)), i)
+        buf[i], buf[j] = buf[j], buf[i]
+
+
 @njit(cache=True, nogil=True)
 def playlist_co(indptr, indices, order, available, seed):
     """Playlist CO: visit playlists in ``order``; shuffle the tracks of each that are still
     available; pair them off (⌊n/2⌋ pairs) and remove the paired tracks. An odd track out
     stays available. Returns (anchors, positives)."""
     state = np.where(available, FREE, TAKEN).astype(np.uint8)
-    n_pairs = 0
     anchors = np.empty(len(available) // 2, np.int32)
     positives = np.empty(len(available) // 2, np.int32)
     longest = 0
     for p in range(len(indptr) - 1):
         longest = max(longest, indptr[p + 1] - indptr[p])
-    entries = np.empty(longest, np.int64)
-    keys = np.empty(longest, np.uint64)
+    buf = np.empty(longest, np.int32)
     useed = np.uint64(seed)
+    n_pairs = 0
     for p in order:
         m = 0
         for e in range(indptr[p], indptr[p + 1]):
             t = indices[e]
             if state[t] == FREE:  # PENDING: a repeat inside this playlist counts once
                 state[t] = PENDING
-                entries[m] = e
-                keys[m] = mix64(useed ^ np.uint64(e))
+                buf[m] = t
                 m += 1
-        if m == 0:
-            continue
-        shuffled = entries[:m][np.argsort(keys[:m])]
+        shuffle(buf, m, useed, indptr[p])
         for i in range(0, m - 1, 2):
-            a, b = indices[shuffled[i]], indices[shuffled[i + 1]]
-            state[a] = TAKEN
-            state[b] = TAKEN
-            anchors[n_pairs] = a
-            positives[n_pairs] = b
+            state[buf[i]] = TAKEN
+            state[buf[i + 1]] = TAKEN
+            anchors[n_pairs] = buf[i]
+            positives[n_pairs] = buf[i + 1]
             n_pairs += 1
         if m % 2:
-            state[indices[shuffled[m - 1]]] = FREE
+            state[buf[m - 1]] = FREE
     return anchors[:n_pairs], positives[:n_pairs]
 
 
@@ -81,8 +94,7 @@ def playlist_tco(neighbors, order, available, seed):
                 c += 1
         if c == 0:
             continue
-        u = (mix64(useed ^ np.uint64(s)) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-        t = candidates[min(int(u * c), c - 1)]
+        t = candidates[min(int(uniform(useed, s) * c), c - 1)]
         state[s] = TAKEN
         state[t] = TAKEN
         anchors[n_pairs] = s
@@ -96,28 +108,25 @@ def group_co(indptr, indices, order, available, seed):
     """CO over groups without the one-pair limit: each group's available tracks are shuffled
     and paired off independently; a track in several groups can be in several pairs."""
     total = 0
-    for g in range(len(indptr) - 1):
-        total += (indptr[g + 1] - indptr[g]) // 2
-    anchors = np.empty(total, np.int32)
-    positives = np.empty(total, np.int32)
     longest = 0
     for g in range(len(indptr) - 1):
+        total += (indptr[g + 1] - indptr[g]) // 2
         longest = max(longest, indptr[g + 1] - indptr[g])
-    entries = np.empty(longest, np.int64)
-    keys = np.empty(longest, np.uint64)
+    anchors = np.empty(total, np.int32)
+    positives = np.empty(total, np.int32)
+    buf = np.empty(longest, np.int32)
     useed = np.uint64(seed)
     n_pairs = 0
     for g in order:
         m = 0
         for e in range(indptr[g], indptr[g + 1]):
             if available[indices[e]]:
-                entries[m] = e
-                keys[m] = mix64(useed ^ np.uint64(e))
+                buf[m] = indices[e]
                 m += 1
-        shuffled = entries[:m][np.argsort(keys[:m])]
+        shuffle(buf, m, useed, indptr[g])
         for i in range(0, m - 1, 2):
-            anchors[n_pairs] = indices[shuffled[i]]
-            positives[n_pairs] = indices[shuffled[i + 1]]
+            anchors[n_pairs] = buf[i]
+            positives[n_pairs] = buf[i + 1]
             n_pairs += 1
     return anchors[:n_pairs], positives[:n_pairs]
 

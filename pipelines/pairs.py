@@ -255,28 +255,38 @@ def _stats(eligible: int, rows: int, covered: int, **extra) -> dict:
             "unpaired": eligible - covered, **extra}  # fmt: skip
 
 
-def paired_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
-    """Playlist CO, Playlist TCO or Artist CO for one epoch."""
+def pair_indices(sources: Sources, strategy: str, seed: int, epoch: int):
+    """The pairing itself: (ids, anchors, positives, number of eligible tracks), pairs as
+    indices into ``ids``."""
     s = epoch_seed(seed, epoch, strategy)
     rng = np.random.Generator(np.random.PCG64(s))
     if strategy == "playlist_tco":
         ids, neighbors = sources.topk
         available = sources.eligible(ids)
-        order = rng.permutation(np.flatnonzero(available)).astype(np.int64)
+        order = rng.permutation(len(ids))  # unavailable tracks are skipped by the kernel
         anchors, positives = kernels.playlist_tco(neighbors, order, available, s)
     else:
         ids, indptr, indices = (
             sources.playlists if strategy == "playlist_co" else sources.artist_groups
         )
         available = sources.eligible(ids)
-        order = rng.permutation(len(indptr) - 1).astype(np.int64)
+        order = rng.permutation(len(indptr) - 1)
         kernel = kernels.playlist_co if strategy == "playlist_co" else kernels.group_co
         anchors, positives = kernel(indptr, indices, order, available, s)
-    seen = np.zeros(len(ids), bool)
-    seen[anchors] = seen[positives] = True
-    covered = int(seen.sum())
+    return ids, anchors, positives, int(available.sum())
+
+
+def paired_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
+    """Playlist CO, Playlist TCO or Artist CO for one epoch."""
+    ids, anchors, positives, eligible = pair_indices(sources, strategy, seed, epoch)
+    if strategy in ONE_PAIR_PER_TRACK:
+        covered = 2 * len(anchors)
+    else:
+        seen = np.zeros(len(ids), bool)
+        seen[anchors] = seen[positives] = True
+        covered = int(seen.sum())
     table = _paired_table(strategy, epoch, ids, anchors, positives)
-    return table, _stats(int(available.sum()), len(anchors), covered, pairs=len(anchors))
+    return table, _stats(eligible, len(anchors), covered, pairs=len(anchors))
 
 
 def lookup_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:

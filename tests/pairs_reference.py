@@ -1,7 +1,7 @@
 """Straightforward Python versions of the papers' pairing algorithms: loops over shuffled
 lists and a ``set`` of available tracks, exactly as Alonso-Jiménez et al. describe them.
 
-They replay the job's random draws (the visiting order and the hash keys documented in
+They replay the job's random draws (the visiting order and the Fisher-Yates draws documented in
 ``duet.pipelines.pair_kernels``), so their output must equal the job's pair for pair; with
 ``random`` draws instead they are the naive baseline of the benchmark.
 """
@@ -11,8 +11,17 @@ from __future__ import annotations
 from duet.hashing import mix64_py
 
 
-def _shuffled(entries: list[tuple[int, str]], seed: int) -> list[str]:
-    return [t for _, t in sorted(entries, key=lambda e: mix64_py(seed ^ e[0]))]
+def uniform(seed: int, x: int) -> float:
+    return (mix64_py(seed ^ x) >> 11) / 2**53
+
+
+def _shuffled(tracks: list[str], seed: int, base: int) -> list[str]:
+    """Fisher-Yates with the job's draws (``duet.pipelines.pair_kernels``)."""
+    tracks = list(tracks)
+    for i in range(len(tracks) - 1, 0, -1):
+        j = min(int(uniform(seed, base + i) * (i + 1)), i)
+        tracks[i], tracks[j] = tracks[j], tracks[i]
+    return tracks
 
 
 def playlist_co(playlists: list[list[str]], order: list[int], available: set[str], seed: int):
@@ -24,12 +33,11 @@ def playlist_co(playlists: list[list[str]], order: list[int], available: set[str
         starts.append(starts[-1] + len(p))
     pairs = []
     for p in order:
-        entries, seen = [], set()
-        for i, t in enumerate(playlists[p]):
-            if t in avail and t not in seen:
-                seen.add(t)
-                entries.append((starts[p] + i, t))
-        tracks = _shuffled(entries, seed)
+        tracks = []
+        for t in playlists[p]:
+            if t in avail and t not in tracks:
+                tracks.append(t)
+        tracks = _shuffled(tracks, seed, starts[p])
         for i in range(0, len(tracks) - 1, 2):
             pairs.append((tracks[i], tracks[i + 1]))
             avail.discard(tracks[i])
@@ -49,8 +57,7 @@ def playlist_tco(topk: dict[str, list[str]], order: list[str], available: set[st
         candidates = [t for t in topk.get(s, [])[:10] if t in avail and t != s]
         if not candidates:
             continue
-        u = (mix64_py(seed ^ index_of[s]) >> 11) / 2**53
-        t = candidates[min(int(u * len(candidates)), len(candidates) - 1)]
+        t = candidates[min(int(uniform(seed, index_of[s]) * len(candidates)), len(candidates) - 1)]
         avail.discard(s)
         avail.discard(t)
         pairs.append((s, t))
@@ -65,7 +72,6 @@ def group_co(groups: list[list[str]], order: list[int], available: set[str], see
         starts.append(starts[-1] + len(g))
     pairs = []
     for g in order:
-        entries = [(starts[g] + i, t) for i, t in enumerate(groups[g]) if t in available]
-        tracks = _shuffled(entries, seed)
+        tracks = _shuffled([t for t in groups[g] if t in available], seed, starts[g])
         pairs.extend((tracks[i], tracks[i + 1]) for i in range(0, len(tracks) - 1, 2))
     return pairs
