@@ -1,5 +1,5 @@
 """Compiled greedy pairing of one epoch: Alonso-Jiménez et al.'s Playlist CO and TCO, and CO
-over groups without the one-pair limit (Artist CO).
+over groups without the one-pair limit (Artist CO), plus the verifier's shared-group check.
 
 Tracks are integers ``0..n-1``; playlists (or groups) are CSR (``indptr``/``indices``).
 Randomness comes in two forms, both pure functions of the epoch seed so a straightforward
@@ -38,16 +38,21 @@ def shuffle(buf, m, seed, base):
 
 
 @njit(cache=True, nogil=True)
-def playlist_co(indptr, indices, order, available, seed):
-    """Playlist CO: visit playlists in ``order``; shuffle the tracks of each that are still
-    available; pair them off (⌊n/2⌋ pairs) and remove the paired tracks. An odd track out
-    stays available. Returns (anchors, positives)."""
+def pair_off(indptr, indices, order, available, seed, one_pair):
+    """Visit playlists (or groups) in ``order``; shuffle each one's available tracks and pair
+    them off (⌊n/2⌋ pairs). With ``one_pair`` (Playlist CO) paired tracks are removed for the
+    rest of the epoch and an odd track out stays available; without it (Artist CO) every group
+    starts from all available tracks. A repeat inside one playlist counts once.
+    Returns (anchors, positives)."""
     state = np.where(available, FREE, TAKEN).astype(np.uint8)
-    anchors = np.empty(len(available) // 2, np.int32)
-    positives = np.empty(len(available) // 2, np.int32)
-    longest = 0
+    longest, capacity = 0, 0
     for p in range(len(indptr) - 1):
         longest = max(longest, indptr[p + 1] - indptr[p])
+        capacity += (indptr[p + 1] - indptr[p]) // 2
+    if one_pair:
+        capacity = min(capacity, len(available) // 2)
+    anchors = np.empty(capacity, np.int32)
+    positives = np.empty(capacity, np.int32)
     buf = np.empty(longest, np.int32)
     useed = np.uint64(seed)
     n_pairs = 0
@@ -55,19 +60,18 @@ def playlist_co(indptr, indices, order, available, seed):
         m = 0
         for e in range(indptr[p], indptr[p + 1]):
             t = indices[e]
-            if state[t] == FREE:  # PENDING: a repeat inside this playlist counts once
+            if state[t] == FREE:
                 state[t] = PENDING
                 buf[m] = t
                 m += 1
         shuffle(buf, m, useed, indptr[p])
         for i in range(0, m - 1, 2):
-            state[buf[i]] = TAKEN
-            state[buf[i + 1]] = TAKEN
             anchors[n_pairs] = buf[i]
             positives[n_pairs] = buf[i + 1]
             n_pairs += 1
-        if m % 2:
-            state[buf[m - 1]] = FREE
+        kept = m - m % 2 if one_pair else 0
+        for i in range(m):
+            state[buf[i]] = TAKEN if i < kept else FREE
     return anchors[:n_pairs], positives[:n_pairs]
 
 
@@ -100,34 +104,6 @@ def playlist_tco(neighbors, order, available, seed):
         anchors[n_pairs] = s
         positives[n_pairs] = t
         n_pairs += 1
-    return anchors[:n_pairs], positives[:n_pairs]
-
-
-@njit(cache=True, nogil=True)
-def group_co(indptr, indices, order, available, seed):
-    """CO over groups without the one-pair limit: each group's available tracks are shuffled
-    and paired off independently; a track in several groups can be in several pairs."""
-    total = 0
-    longest = 0
-    for g in range(len(indptr) - 1):
-        total += (indptr[g + 1] - indptr[g]) // 2
-        longest = max(longest, indptr[g + 1] - indptr[g])
-    anchors = np.empty(total, np.int32)
-    positives = np.empty(total, np.int32)
-    buf = np.empty(longest, np.int32)
-    useed = np.uint64(seed)
-    n_pairs = 0
-    for g in order:
-        m = 0
-        for e in range(indptr[g], indptr[g + 1]):
-            if available[indices[e]]:
-                buf[m] = indices[e]
-                m += 1
-        shuffle(buf, m, useed, indptr[g])
-        for i in range(0, m - 1, 2):
-            anchors[n_pairs] = buf[i]
-            positives[n_pairs] = buf[i + 1]
-            n_pairs += 1
     return anchors[:n_pairs], positives[:n_pairs]
 
 

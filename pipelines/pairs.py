@@ -271,8 +271,8 @@ def pair_indices(sources: Sources, strategy: str, seed: int, epoch: int):
         )
         available = sources.eligible(ids)
         order = rng.permutation(len(indptr) - 1)
-        kernel = kernels.playlist_co if strategy == "playlist_co" else kernels.group_co
-        anchors, positives = kernel(indptr, indices, order, available, s)
+        one_pair = strategy in ONE_PAIR_PER_TRACK
+        anchors, positives = kernels.pair_off(indptr, indices, order, available, s, one_pair)
     return ids, anchors, positives, int(available.sum())
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -83,13 +83,10 @@ def _workers(deterministic: bool, workers: int | None) -> int:
     return 1 if deterministic else (workers or os.cpu_count() or 1)
 
 
-@dataclass(frozen=True)
-class W2VJob:
-    """Playlist Word2Vec. Defaults are the paper's (CBOW, alpha 0.02, 20 epochs, min_count 1)
-    but ``vector_size`` 128, which is ours."""
+@dataclass(frozen=True, kw_only=True)
+class Word2VecOptions:
+    """gensim parameters shared by both jobs, and the optional split to train on."""
 
-    playlists: str
-    output: str
     vector_size: int = 128
     window: int | None = None
     alpha: float = 0.02
@@ -104,6 +101,20 @@ class W2VJob:
     splits: str | None = None
     split: tuple[str, ...] = ()
 
+    def params(self) -> dict:
+        """The training parameters recorded in the sidecar (no paths)."""
+        skip = {"playlists", "track_meta", "output", "splits", "workers"}
+        return {k: v for k, v in asdict(self).items() if k not in skip}
+
+
+@dataclass(frozen=True)
+class W2VJob(Word2VecOptions):
+    """Playlist Word2Vec. Defaults are the paper's (CBOW, alpha 0.02, 20 epochs, min_count 1)
+    but ``vector_size`` 128, which is ours."""
+
+    playlists: str
+    output: str
+
     @property
     def folder(self) -> str:
         return storage.join(self.output, "emb", "w2v")
@@ -113,8 +124,7 @@ class W2VJob:
         keep = emb.split_tracks(self.splits, self.split) if self.split else None
         lists, counts = emb.read_playlists(self.playlists, keep)
         sentences = Sentences(lists)
-        params = {k: v for k, v in asdict(self).items()
-                  if k not in ("playlists", "output", "splits", "workers")}  # fmt: skip
+        params = self.params()
         workers = _workers(self.deterministic, self.workers)
         model, window = train_word2vec(sentences, params, workers)
         counts.update(vectors=len(model.wv), sentences=sentences.count,
@@ -157,25 +167,14 @@ def track_genre_ids(
 
 
 @dataclass(frozen=True)
-class GenreW2VJob:
+class GenreW2VJob(Word2VecOptions):
     """Genre Word2Vec over each song's genre list (window = whole list, min_count 1); the other
     defaults are gensim's, ``vector_size`` 128 is ours."""
 
     track_meta: str
     output: str
-    vector_size: int = 128
-    window: int | None = None
-    alpha: float = 0.025
-    epochs: int = 5
-    min_count: int = 1
-    negative: int = 5
-    sample: float = 1e-3
-    sg: bool = False
-    seed: int = 0
-    workers: int | None = None
-    deterministic: bool = False
-    splits: str | None = None
-    split: tuple[str, ...] = ()
+    alpha: float = field(default=0.025, kw_only=True)
+    epochs: int = field(default=5, kw_only=True)
 
     @property
     def folder(self) -> str:
@@ -199,8 +198,7 @@ class GenreW2VJob:
         if not len(training):
             raise emb.EmbeddingInputError(f"{self.track_meta}: no track has a genre")
         sentences = Sentences(training)
-        params = {k: v for k, v in asdict(self).items()
-                  if k not in ("track_meta", "output", "splits", "workers")}  # fmt: skip
+        params = self.params()
         workers = _workers(self.deterministic, self.workers)
         model, window = train_word2vec(sentences, params, workers)
         vectors = emb.vectors_table(model.wv.index_to_key, model.wv.vectors)
