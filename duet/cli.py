@@ -719,7 +719,20 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = build_parser().parse_known_args(argv)
     if args.command not in BEAM_COMMANDS and beam_args:
         raise SystemExit(f"duet {args.command}: unrecognized arguments: {' '.join(beam_args)}")
+    if args.command in BEAM_COMMANDS:
+        _configure_filesystems(beam_args)
     return args.func(args, beam_args)
+
+
+def _configure_filesystems(beam_args: list[str]) -> None:
+    """Give Beam's FileSystems the command's options (``--s3_endpoint_url``, credentials,
+    ``--project``) before the command touches ``s3://`` or ``gs://`` itself (markers, inputs),
+    not only once the pipeline runs."""
+    if any(a.startswith(("--s3_", "--project", "--gcs_", "--hdfs_")) for a in beam_args):
+        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        FileSystems.set_options(PipelineOptions(beam_args))
 
 
 if __name__ == "__main__":

@@ -41,9 +41,13 @@ def dirname(uri: str) -> str:
 
 
 def exists(uri: str) -> bool:
+    """A file, or a folder: on object stores, a prefix with at least one object below it."""
     if not is_remote(uri):
         return os.path.exists(local_path(uri))
-    return _filesystems().exists(uri)
+    fs = _filesystems()
+    if fs.exists(uri):
+        return True
+    return bool(fs.match([uri.rstrip("/") + "/**"], limits=[1])[0].metadata_list)
 
 
 def open_read(uri: str):

@@ -1,0 +1,190 @@
+"""Every job against a real S3-compatible HTTP endpoint on 127.0.0.1 (moto's server mode,
+started and stopped here): outputs equal a local run byte for byte, and a run killed mid-way
+leaves nothing half-written visible to readers."""
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from duet.pipelines import pairs
+
+from duet import publish
+from duet.cli import main
+from tests.helpers import run_shards
+from tests.planted import planted_playlists, write_playlists
+from tests.test_pairs import write_index, write_topk
+
+BUCKET = "duet"
+VOLATILE = ("_SUCCESS", ".json")  # markers and reports record input URIs and mtimes
+
+
+class S3:
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self.args = ["--s3_endpoint_url", endpoint, "--s3_access_key_id", "duet",
+                     "--s3_secret_access_key", "duet", "--s3_region_name", "us-east-1"]  # fmt: skip
+        self.client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="duet",
+                                   aws_secret_access_key="duet", region_name="us-east-1")  # fmt: skip
+
+    def upload(self, local: str, prefix: str) -> str:
+        for dirpath, _, names in os.walk(local):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                key = f"{prefix}/{os.path.relpath(path, local)}"
+                self.client.upload_file(path, BUCKET, key)
+        return f"s3://{BUCKET}/{prefix}"
+
+    def keys(self, prefix: str) -> list[str]:
+        out, token = [], None
+        while True:
+            kw = {"ContinuationToken": token} if token else {}
+            page = self.client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/", **kw)
+            out += [o["Key"][len(prefix) + 1 :] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return sorted(out)
+            token = page["NextContinuationToken"]
+
+    def tree(self, prefix: str) -> dict[str, bytes]:
+        return {k: self.client.get_object(Bucket=BUCKET, Key=f"{prefix}/{k}")["Body"].read()
+                for k in self.keys(prefix)}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def s3():
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    store = S3(f"http://{host}:{port}")
+    store.client.create_bucket(Bucket=BUCKET)
+    FileSystems.set_options(PipelineOptions(store.args))
+    yield store
+    FileSystems.set_options(PipelineOptions([]))
+    server.stop()
+
+
+def local_tree(root: str) -> dict[str, bytes]:
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                out[os.path.relpath(os.path.join(dirpath, name), root)] = f.read()
+    return out
+
+
+def assert_same_outputs(local: dict[str, bytes], remote: dict[str, bytes], skip=()) -> None:
+    """Same file names; same bytes except markers/reports and tables that hold input URIs."""
+    assert sorted(local) == sorted(remote)
+    compared = [k for k in local if not k.endswith(VOLATILE) and not k.startswith(tuple(skip))]
+    assert compared
+    different = [k for k in compared if local[k] != remote[k]]
+    assert not different, different
+
+
+def test_shards_job_on_s3_writes_what_a_local_run_writes(s3, catalog, published):
+    manifest = s3.upload(catalog, "catalog") + "/tracks.parquet"
+    run_shards(manifest, f"s3://{BUCKET}/shards", beam_args=s3.args)
+    remote = s3.tree("shards")
+    assert_same_outputs(local_tree(published), remote, skip=("failures/",))
+    failures = [
+        pq.read_table(io.BytesIO(remote[k])) for k in remote if k.startswith("failures/part")
+    ]
+    assert sum(t.num_rows for t in failures) == sum(
+        pq.read_table(os.path.join(published, "failures", n)).num_rows
+        for n in os.listdir(os.path.join(published, "failures")) if n.startswith("part"))  # fmt: skip
+    assert (
+        publish.read_success(f"s3://{BUCKET}/shards")["counts"]
+        == publish.read_success(published)["counts"]
+    )
+
+
+def test_a_shards_run_killed_mid_way_on_s3_is_invisible_and_its_rerun_completes(
+    s3, catalog, published, tmp_path
+):
+    manifest = s3.upload(catalog, "catalog-kill") + "/tracks.parquet"
+    out = f"s3://{BUCKET}/killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "duet.cli", "shards", "--tracks", manifest, "--output", out,
+         "--streams", "wav-16000,wav-22050,mel-alonso,mel-ferraro", "--num-shards", "3",
+         "--max-duration", "60", *s3.args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(k.endswith(".tar") for k in s3.keys("killed")):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert publish.read_success(out) is None  # readers refuse the folder
+    run_shards(manifest, out, beam_args=s3.args)
+    assert_same_outputs(local_tree(published), s3.tree("killed"), skip=("failures/",))
+
+
+@pytest.fixture()
+def tables(tmp_path):
+    root = str(tmp_path / "tables")
+    lists = planted_playlists(clusters=6, per_cluster=12, playlists=120, length=6)
+    write_playlists(root, lists)
+    tracks = sorted({t for p in lists for t in p})
+    write_index(root, {t: {"wav-22050": 70_000 + 997 * i} for i, t in enumerate(tracks)})
+    return root
+
+
+def test_cooccurrence_on_s3_matches_a_local_run(s3, tables, tmp_path):
+    remote = s3.upload(tables, "cooc-in")
+    local_out = str(tmp_path / "cooc-out")
+    assert main(["cooccurrence", "--playlists", os.path.join(tables, "playlists.parquet"),
+                 "--output", local_out, "--counts"]) == 0  # fmt: skip
+    assert main(["cooccurrence", "--playlists", remote + "/playlists.parquet",
+                 "--output", f"s3://{BUCKET}/cooc-out", "--counts", *s3.args]) == 0  # fmt: skip
+    assert_same_outputs(local_tree(local_out), s3.tree("cooc-out"))
+
+
+def test_pairs_on_s3_match_a_local_run_and_survive_a_crash(s3, tables, tmp_path, monkeypatch):
+    write_topk(tables, {f"c00-t{i:02d}": [f"c00-t{j:02d}" for j in range(12) if j != i][:10]
+                        for i in range(12)})  # fmt: skip
+    local = str(tmp_path / "local")
+    shutil.copytree(tables, local)
+    remote = s3.upload(tables, "pairs-data")
+    argv = [
+        "--strategies",
+        "playlist_co,playlist_tco,self",
+        "--epochs",
+        "0:3",
+        "--run-id",
+        "nightly-1",
+    ]
+    assert main(["pairs", "--data", local, *argv]) == 0
+
+    real, calls = pairs.make_epoch, {"n": 0}
+
+    def crash_on_the_fourth(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("worker killed")
+        return real(*args)
+
+    monkeypatch.setattr(pairs, "make_epoch", crash_on_the_fourth)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        main(["pairs", "--data", remote, *argv, "--direct_num_workers", "1", *s3.args])
+    visible = s3.keys("pairs-data/pairs")
+    assert "LATEST" not in visible and "nightly-1/_SUCCESS" not in visible
+    monkeypatch.setattr(pairs, "make_epoch", real)
+    assert main(["pairs", "--data", remote, *argv, *s3.args]) == 0
+    assert pairs.latest_run(remote) == "nightly-1"
+    local_pairs, remote_pairs = (
+        local_tree(os.path.join(local, "pairs")),
+        s3.tree("pairs-data/pairs"),
+    )
+    assert_same_outputs(local_pairs, remote_pairs)
+    assert sum(k.endswith(".parquet") for k in remote_pairs) == 9  # no duplicates
