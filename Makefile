@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly test lint bench doctor clean
+.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly dataflow-shards dataflow-pairs dataflow-template test lint bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,33 @@ nightly: setup
 ## pairs: OUTPUT=root [STRATEGIES=...] [EPOCHS=0:50]
 pairs: setup
 	$(BIN)/duet pairs --data '$(OUTPUT)' --strategies $(STRATEGIES) --epochs $(EPOCHS) $(BEAM_ARGS)
+
+## Dataflow: make dataflow-shards|dataflow-pairs PROJECT=... REGION=... BUCKET=... IMAGE=...
+## (the worker image of docker/worker.Dockerfile); inputs and outputs live under gs://BUCKET/.
+PROJECT ?=
+REGION ?=
+BUCKET ?=
+IMAGE ?=
+DATAFLOW_DATA ?= gs://$(BUCKET)/duet
+DATAFLOW_TRACKS ?= gs://$(BUCKET)/catalog/tracks.parquet
+MAX_WORKERS ?= 32
+require = $(if $($(1)),,$(error $(1) is required, e.g. make $@ PROJECT=my-project REGION=europe-west1 BUCKET=my-bucket IMAGE=europe-west1-docker.pkg.dev/my-project/duet/worker:0.1.0))
+DATAFLOW_ARGS = --runner DataflowRunner --project $(PROJECT) --region $(REGION) \
+	--temp_location gs://$(BUCKET)/tmp --staging_location gs://$(BUCKET)/staging \
+	--sdk_container_image $(IMAGE) --experiments=use_runner_v2 --max_num_workers $(MAX_WORKERS)
+
+dataflow-shards: setup
+	$(call require,PROJECT)$(call require,REGION)$(call require,BUCKET)$(call require,IMAGE)
+	$(BIN)/duet shards --tracks $(DATAFLOW_TRACKS) --output $(DATAFLOW_DATA) --streams $(STREAMS) $(DATAFLOW_ARGS) --job_name duet-shards $(BEAM_ARGS)
+
+dataflow-pairs: setup
+	$(call require,PROJECT)$(call require,REGION)$(call require,BUCKET)$(call require,IMAGE)
+	$(BIN)/duet pairs --data $(DATAFLOW_DATA) --strategies $(STRATEGIES) --epochs $(EPOCHS) --keep $(KEEP) $(DATAFLOW_ARGS) --job_name duet-pairs $(BEAM_ARGS)
+
+## dataflow-template: build the Flex Template spec in gs://BUCKET/templates/duet.json (needs gcloud)
+dataflow-template:
+	$(call require,BUCKET)$(call require,IMAGE)
+	gcloud dataflow flex-template build gs://$(BUCKET)/templates/duet.json --image $(IMAGE) --sdk-language PYTHON --metadata-file docker/flex-template.json
 
 lint: setup
 	$(BIN)/ruff check .
