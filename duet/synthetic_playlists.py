@@ -79,3 +79,36 @@ def playlists_table(n_playlists: int, seed: int = 0, rows_per_chunk: int = 50_00
             [pa.array([f"synthetic:{i}" for i in range(start, stop)], pa.string()), lists,
              pa.array(["synthetic"] * (stop - start), pa.string())], schema=schemas.PLAYLISTS))  # fmt: skip
     return pa.Table.from_batches(chunks, schema=schemas.PLAYLISTS)
+
+
+def write_mpd_slices(
+    folder: str, n_playlists: int, seed: int = 0, per_slice: int = 1000
+) -> list[str]:
+    """The same playlists as Million Playlist Dataset slices (``mpd.slice.A-B.json``, every
+    field the real files carry), for measuring ingestion."""
+    import json
+    import os
+
+    table = playlists_table(n_playlists, seed)
+    lists = table.column("track_ids").to_pylist()
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for start in range(0, n_playlists, per_slice):
+        block = lists[start : start + per_slice]
+        playlists = [{
+            "name": f"mix {start + i}", "collaborative": "false", "pid": start + i,
+            "modified_at": 1500000000, "num_tracks": len(tracks), "num_albums": len(tracks),
+            "num_followers": 1, "num_edits": 1, "duration_ms": 200_000 * len(tracks),
+            "num_artists": len(tracks),
+            "tracks": [{"pos": p, "artist_name": f"artist {uri[-4:]}", "track_uri": uri,
+                        "artist_uri": f"spotify:artist:{uri[-22:]}", "track_name": f"track {uri[-6:]}",
+                        "album_uri": f"spotify:album:{uri[-22:]}", "duration_ms": 200_000,
+                        "album_name": "album"} for p, uri in enumerate(tracks)],
+        } for i, tracks in enumerate(block)]  # fmt: skip
+        stop = start + len(block) - 1
+        path = os.path.join(folder, f"mpd.slice.{start}-{stop}.json")
+        with open(path, "w") as f:
+            json.dump({"info": {"generated_on": "synthetic", "slice": f"{start}-{stop}",
+                                "version": "v1"}, "playlists": playlists}, f)  # fmt: skip
+        paths.append(path)
+    return paths
