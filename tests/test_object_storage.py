@@ -23,6 +23,8 @@ from tests.helpers import run_shards
 from tests.planted import planted_playlists, write_playlists
 from tests.test_pairs import write_index, write_topk
 
+pytestmark = pytest.mark.slow  # still part of make test / CI
+
 BUCKET = "duet"
 VOLATILE = ("_SUCCESS", ".json")  # markers and reports record input URIs and mtimes
 
