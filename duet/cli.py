@@ -686,6 +686,66 @@ def _add_nightly(sub) -> None:
     p.set_defaults(func=cmd_nightly)
 
 
+def cmd_train(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet.training.loop import TrainConfig, train
+
+    overrides = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        import yaml
+
+        overrides[key] = yaml.safe_load(value)
+    cfg = TrainConfig(recipe=args.recipe, data=args.data, out=args.out, epochs=args.epochs,
+                      batch_size=args.batch_size, seed=args.seed, resume=args.resume,
+                      workers=args.workers, max_steps=args.max_steps, device=args.device,
+                      endpoint_url=args.s3_endpoint_url, progress=not args.quiet)  # fmt: skip
+    summary = train(cfg, overrides)
+    state = summary.get("state", {})
+    print(f"{args.recipe}: epoch {state.get('epoch')} step {state.get('global_step')} "
+          f"loss {summary.get('loss')} samples/s {summary.get('samples_per_s')} "
+          f"data wait {100 * summary.get('data_wait', 0):.1f} % -> {args.out}")  # fmt: skip
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from duet.training.loop import embed
+
+    n = embed(args.checkpoint, args.data, args.output, endpoint_url=args.s3_endpoint_url,
+              device=args.device)  # fmt: skip
+    print(f"embedded {n:,} tracks -> {args.output}")
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a published system on a dataset root (local, s3://, gs://)"
+    )
+    p.add_argument("--recipe", required=True, help="clmr, alonso-co, alonso-tco, alonso-artist, "
+                   "alonso-w2v, alonso-simclr, or a YAML file")  # fmt: skip
+    p.add_argument("--data", required=True, help="dataset root URI")
+    p.add_argument("--out", required=True, help="checkpoint and metrics folder (local or bucket)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="stop (and checkpoint) after N steps"
+    )
+    p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    p.add_argument("--s3-endpoint-url", default=None)
+    p.add_argument("--set", nargs="*", help="recipe overrides, e.g. lr=3e-4 backbone=resnet50")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("embed", help="track embeddings from a checkpoint (Parquet id, vector)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--output", required=True, help="Parquet file URI")
+    p.add_argument("--device", default=None)
+    p.add_argument("--s3-endpoint-url", default=None)
+    p.set_defaults(func=cmd_embed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
@@ -709,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_splits(sub)
     _add_pairs(sub)
     _add_nightly(sub)
+    _add_train(sub)
     return parser
 
 

@@ -1,0 +1,238 @@
+"""The trainer's data layer: a published dataset root (audio index, statistics, embedding
+tables, pair manifests) read by URI, and an iterable of ready batches per epoch.
+
+Work split: rank ``r`` of ``world`` takes manifest rows ``r, r + world, ...``; the rank's rows
+form batches of ``batch_size`` (the tail that does not fill a batch on every rank is dropped
+and counted); DataLoader worker ``w`` of ``W`` produces batches ``w, w + W, ...``, which the
+DataLoader hands back in batch order. The sample order is therefore a pure function of (the
+manifest = seed and epoch, world size, batch size), and resuming at step ``s`` starts at batch
+``s`` with exactly the samples an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import torch
+from duet.training.store import Store
+
+from duet import schemas
+from duet.hashing import derive_seed
+
+log = logging.getLogger(__name__)
+
+
+class MemberError(ValueError):
+    """A member is missing, truncated or fails its sha256 check."""
+
+
+@dataclass(frozen=True)
+class Member:
+    shard: str
+    start: int  # byte offset of the array payload
+    length: int  # frames or samples
+    width: int  # n_mels (1 for waveforms)
+    dtype: str
+    offset: int
+    size: int
+    sha256: str
+
+
+class Root:
+    """A published dataset root: audio index, mel statistics, embeddings and pair runs."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        if not store.exists("_SUCCESS"):
+            raise FileNotFoundError(f"{store.root} is not a published dataset root (no _SUCCESS)")
+        parts = [schemas.parquet_from_bytes(store.read(p)) for p in store.glob("index/*.parquet")]
+        index = pa.concat_tables([schemas.conform(t, schemas.AUDIO_INDEX) for t in parts])
+        self.members: dict[str, dict[str, Member]] = {}
+        for r in index.to_pylist():
+            length = r["frames"] if r["frames"] is not None else r["samples"]
+            self.members.setdefault(r["stream"], {})[r["track_id"]] = Member(
+                r["shard"], r["offset"] + r["payload_offset"], length, r["n_mels"] or 1,
+                r["dtype"], r["offset"], r["size"], r["sha256"])  # fmt: skip
+        self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._vectors: dict[str, dict[str, np.ndarray]] = {}
+
+    def stats(self, profile: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-band mean and std (float32) published for a mel profile."""
+        if profile not in self._stats:
+            body = json.loads(self.store.read(f"stats/mel-{profile}.json"))
+            std = np.maximum(np.asarray(body["std"], np.float32), 1e-5)
+            self._stats[profile] = (np.asarray(body["mean"], np.float32), std)
+        return self._stats[profile]
+
+    def vectors(self, table: str) -> dict[str, np.ndarray]:
+        """An embedding table (``emb/w2v/vectors.parquet``, ...) as id → float32 vector."""
+        if table not in self._vectors:
+            t = schemas.parquet_from_bytes(self.store.read(table))
+            matrix = np.asarray(t.column("vector").combine_chunks().values, np.float32)
+            matrix = matrix.reshape(t.num_rows, -1)
+            self._vectors[table] = dict(zip(t.column("id").to_pylist(), matrix, strict=True))
+        return self._vectors[table]
+
+    def latest_run(self) -> str:
+        run = self.store.read("pairs/LATEST").decode().strip()
+        if not self.store.exists(f"pairs/{run}/_SUCCESS"):
+            raise FileNotFoundError(f"pairs/LATEST names {run!r}, which has no _SUCCESS")
+        return run
+
+    def manifest(self, run: str, strategy: str, epoch: int) -> pa.Table:
+        data = self.store.read(f"pairs/{run}/{strategy}/epoch={epoch:04d}/part-00000.parquet")
+        return schemas.conform(schemas.parquet_from_bytes(data), schemas.PAIRS)
+
+    def read_window(self, stream: str, track_id: str, start: int, count: int,
+                    verify: bool = False) -> np.ndarray:  # fmt: skip
+        """Frames (or samples) ``[start, start + count)`` of a member as float32, one ranged read."""
+        member = self.members.get(stream, {}).get(track_id)
+        if member is None:
+            raise MemberError(f"{track_id!r} has no {stream} member in the index")
+        if start < 0 or start + count > member.length:
+            raise MemberError(
+                f"window [{start}, {start + count}) outside {member.length} of {track_id!r}"
+            )
+        if verify:
+            whole = self.store.read_range(member.shard, member.offset, member.size)
+            if hashlib.sha256(whole).hexdigest() != member.sha256:
+                raise MemberError(f"sha256 mismatch for {track_id!r} in {member.shard}")
+        item = np.dtype(member.dtype).itemsize
+        data = self.store.read_range(member.shard, member.start + start * member.width * item,
+                                     count * member.width * item)  # fmt: skip
+        array = np.frombuffer(data, np.dtype(member.dtype).newbyteorder("<")).astype(np.float32)
+        if member.dtype == "int16":
+            array /= 32768.0
+        return array.reshape(count, member.width) if member.width > 1 else array
+
+
+@dataclass(frozen=True)
+class View:
+    """One input of a recipe: a crop of an audio stream, or an embedding looked up by id.
+
+    ``offsets``: "anchor" or "positive" takes that manifest offset column (crop strategies),
+    "random" draws a fresh crop per sample and epoch (Alonso's re-cropping), seeded by
+    (seed, epoch, row, view).
+    """
+
+    name: str
+    track: str = "anchor"  # anchor | positive
+    stream: str | None = None
+    length: int = 0
+    offsets: str = "random"
+    table: str | None = None  # embedding table for lookups
+    profile: str | None = None  # mel profile whose statistics standardise the crop
+
+
+@dataclass
+class Counters:
+    samples: int = 0
+    skipped: int = 0
+    reasons: dict = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def plan(rows: int, batch_size: int, rank: int, world: int) -> int:
+    """Batches per rank for a manifest of ``rows`` (the same on every rank)."""
+    return (rows // world) // batch_size
+
+
+def batch_rows(batch: int, batch_size: int, rank: int, world: int) -> np.ndarray:
+    """Manifest rows of one batch of one rank."""
+    return rank + world * (batch * batch_size + np.arange(batch_size))
+
+
+class EpochBatches(torch.utils.data.IterableDataset):
+    """Ready batches of one epoch for one rank: ``{view: tensor, "ids": [...], "batch": b}``."""
+
+    def __init__(self, root: Root, run: str, strategy: str, epoch: int, views: tuple[View, ...],
+                 batch_size: int, seed: int, rank: int = 0, world: int = 1, start_batch: int = 0,
+                 verify: bool = False):  # fmt: skip
+        self.root, self.run, self.strategy, self.epoch = root, run, strategy, epoch
+        self.views, self.batch_size, self.seed = views, batch_size, seed
+        self.rank, self.world, self.start_batch, self.verify = rank, world, start_batch, verify
+        table = root.manifest(run, strategy, epoch)
+        self.columns = {c: table.column(c).to_pylist() for c in
+                        ("anchor_id", "positive_id", "anchor_offset", "positive_offset")}  # fmt: skip
+        self.batches = plan(table.num_rows, batch_size, rank, world)
+        self.dropped = table.num_rows - self.batches * batch_size * world
+        self.counters = Counters()
+
+    def __len__(self) -> int:
+        return max(self.batches - self.start_batch, 0)
+
+    def _window(self, view: View, row: int, index: int):
+        track = self.columns[f"{view.track}_id"][row]
+        if view.table:
+            vector = self.root.vectors(view.table).get(track)
+            if vector is None:
+                raise MemberError(f"{track!r} has no vector in {view.table}")
+            return lambda: vector
+        member = self.root.members.get(view.stream, {}).get(track)
+        if member is None:
+            raise MemberError(f"{track!r} has no {view.stream} member")
+        if view.offsets in ("anchor", "positive"):
+            start = self.columns[f"{view.offsets}_offset"][row]
+        else:
+            room = member.length - view.length
+            if room < 0:
+                raise MemberError(f"{track!r} is shorter than {view.length}")
+            rng = np.random.default_rng(derive_seed(self.seed, self.epoch, row, index))
+            start = int(rng.integers(0, room + 1))
+        return lambda: self.root.read_window(view.stream, track, start, view.length, self.verify)
+
+    def _standardise(self, view: View, array: np.ndarray) -> np.ndarray:
+        if view.profile:
+            mean, std = self.root.stats(view.profile)
+            return (array - mean) / std
+        return array
+
+    def make_batch(self, batch: int) -> dict | None:
+        rows = batch_rows(batch, self.batch_size, self.rank, self.world)
+        reads = {}
+        for row in rows:
+            try:
+                fetch = [self._window(v, row, i) for i, v in enumerate(self.views)]
+            except MemberError as exc:
+                self.counters.skip(str(exc).split(" ", 1)[-1][:60])
+                continue
+            reads[row] = [self.root.store.pool.submit(f) for f in fetch]
+        out: dict = {v.name: [] for v in self.views}
+        out["ids"] = []
+        for row, futures in reads.items():
+            try:
+                arrays = [f.result() for f in futures]
+            except (MemberError, OSError) as exc:
+                log.warning(
+                    "skipping row %d of %s epoch %d: %s", row, self.strategy, self.epoch, exc
+                )
+                self.counters.skip(type(exc).__name__)
+                continue
+            for view, array in zip(self.views, arrays, strict=True):
+                out[view.name].append(self._standardise(view, array))
+            out["ids"].append(self.columns["anchor_id"][row])
+        if not out["ids"]:
+            return None
+        self.counters.samples += len(out["ids"])
+        batch_out = {v.name: torch.from_numpy(np.stack(out[v.name])) for v in self.views}
+        return {
+            **batch_out,
+            "ids": out["ids"],
+            "batch": batch,
+            "skipped": len(rows) - len(out["ids"]),
+        }
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for batch in range(self.start_batch + worker, self.batches, workers):
+            result = self.make_batch(batch)
+            yield result if result is not None else {"batch": batch, "empty": True}

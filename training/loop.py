@@ -1,0 +1,303 @@
+"""``duet train``: a recipe (YAML preset), the data layer and a plain PyTorch loop.
+
+Runs on CPU (tests, demo) or GPU with bf16 autocast, and under ``torchrun`` with DDP (each
+rank reads its own rows; see ``training.data``). Checkpoints hold the model, optimiser,
+scheduler, epoch, step, pair run and data position; ``--resume`` continues at the exact step
+with the same remaining samples and the same augmentation draws.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+import fsspec
+import torch
+import yaml
+from duet.training import augment, data, losses, models
+from duet.training.store import Store
+from torch import nn
+
+from duet.hashing import derive_seed
+
+RECIPES = ("clmr", "alonso-co", "alonso-tco", "alonso-artist", "alonso-w2v", "alonso-simclr")
+
+
+def load_recipe(name: str, overrides: dict | None = None) -> dict:
+    """A preset from ``training/recipes/<name>.yaml`` (or a YAML file path) plus overrides."""
+    if name.endswith((".yaml", ".yml")):
+        with open(name) as f:
+            recipe = yaml.safe_load(f)
+    else:
+        if name not in RECIPES:
+            raise SystemExit(
+                f"unknown recipe {name!r}; expected one of {list(RECIPES)} or a YAML file"
+            )
+        recipe = yaml.safe_load(
+            resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text()
+        )
+    recipe = {**recipe, **(overrides or {}), "name": os.path.basename(name).split(".")[0]}
+    recipe["views"] = tuple(data.View(**v) for v in recipe["views"])
+    return recipe
+
+
+class Contrastive(nn.Module):
+    """Audio encoder + projector; a second projector for an embedding view (Playlist W2V)."""
+
+    def __init__(self, recipe: dict, vector_dim: int | None = None):
+        super().__init__()
+        self.encoder = models.BACKBONES[recipe["backbone"]]()
+        hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
+        self.projector = models.projector(self.encoder.dim, hidden, out)
+        self.vector_projector = models.projector(vector_dim, hidden, out) if vector_dim else None
+
+    def embed(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.encoder(audio)
+
+    def forward(self, audio: torch.Tensor, vector: torch.Tensor | None = None):
+        z = self.projector(self.encoder(audio))
+        if vector is not None:
+            return z, self.vector_projector(vector)
+        return z
+
+
+def lr_at(step: int, recipe: dict, total: int) -> float:
+    """Linear warm-up 0 → lr over ``warmup_steps``, then cosine decay to 0 at ``total``."""
+    warmup = recipe.get("warmup_steps", 0)
+    if step < warmup:
+        return recipe["lr"] * (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup, 1)
+    return recipe["lr"] * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _write(uri: str, payload: bytes, endpoint: str | None) -> None:
+    options = (
+        {"client_kwargs": {"endpoint_url": endpoint}}
+        if endpoint and uri.startswith("s3://")
+        else {}
+    )
+    tmp = uri + ".tmp" if "://" not in uri else uri  # one PUT on object stores
+    with fsspec.open(tmp, "wb", **options) as f:
+        f.write(payload)
+    if tmp != uri:
+        os.replace(tmp, uri)
+
+
+def _read(uri: str, endpoint: str | None) -> bytes | None:
+    options = (
+        {"client_kwargs": {"endpoint_url": endpoint}}
+        if endpoint and uri.startswith("s3://")
+        else {}
+    )
+    fs, path = fsspec.core.url_to_fs(uri, **options)
+    return fs.cat_file(path) if fs.exists(path) else None
+
+
+@dataclass
+class TrainConfig:
+    recipe: str
+    data: str
+    out: str
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    resume: bool = False
+    workers: int = 2
+    max_steps: int | None = None
+    device: str | None = None
+    endpoint_url: str | None = None
+    log_every: int = 10
+    checkpoint_every: int = 500
+    progress: bool = True
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    return rank, world
+
+
+def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
+    """Train ``cfg.recipe`` on ``cfg.data``; returns the final state summary."""
+    recipe = load_recipe(cfg.recipe, overrides)
+    epochs = cfg.epochs or recipe["epochs"]
+    batch_size = cfg.batch_size or recipe["batch_size"]
+    rank, world = _distributed()
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    store = Store(cfg.data, endpoint_url=cfg.endpoint_url)
+    root = data.Root(store)
+    vector_view = next((v for v in recipe["views"] if v.table), None)
+    vector_dim = len(next(iter(root.vectors(vector_view.table).values()))) if vector_view else None
+
+    torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
+    model = Contrastive(recipe, vector_dim).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    state = {"epoch": 0, "step": 0, "global_step": 0, "run": None, "run_epoch": None}
+    checkpoint_uri = f"{cfg.out.rstrip('/')}/checkpoint.pt"
+    if cfg.resume:
+        blob = _read(checkpoint_uri, cfg.endpoint_url)
+        if blob is None:
+            raise SystemExit(f"--resume: no checkpoint at {checkpoint_uri}")
+        saved = torch.load(io.BytesIO(blob), map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+    wrapped = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    metrics_uri = f"{cfg.out.rstrip('/')}/metrics.jsonl"
+    lines = (
+        (_read(metrics_uri, cfg.endpoint_url) or b"").decode().splitlines() if cfg.resume else []
+    )
+    steps_done_this_call = 0
+    summary = {}
+    sample_rate = recipe.get("sample_rate", 22050)
+    temperature = recipe["temperature"]
+
+    def save() -> None:
+        if rank != 0:
+            return
+        buffer = io.BytesIO()
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                    "recipe": {**recipe, "views": [v.__dict__ for v in recipe["views"]]},
+                    "vector_dim": vector_dim}, buffer)  # fmt: skip
+        _write(checkpoint_uri, buffer.getvalue(), cfg.endpoint_url)
+        _write(metrics_uri, ("\n".join(lines) + "\n").encode(), cfg.endpoint_url)
+
+    while state["epoch"] < epochs:
+        epoch = state["epoch"]
+        if state["run_epoch"] != epoch:  # a new epoch takes the newest complete pair run
+            state["run"], state["run_epoch"] = root.latest_run(), epoch
+        batches = data.EpochBatches(root, state["run"], recipe["strategy"], epoch, recipe["views"],
+                                    batch_size, cfg.seed, rank, world, start_batch=state["step"])  # fmt: skip
+        total_steps = batches.batches * epochs
+        loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=cfg.workers,
+                                             prefetch_factor=4 if cfg.workers else None)  # fmt: skip
+        bar = None
+        if cfg.progress and rank == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(batches), desc=f"{recipe['name']} epoch {epoch}", leave=False)
+        wait = busy = 0.0
+        samples = 0
+        it = iter(loader)
+        while True:
+            t0 = time.monotonic()
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            t1 = time.monotonic()
+            wait += t1 - t0
+            step = state["step"]
+            lr = lr_at(state["global_step"], recipe, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if batch.get("empty") or len(batch["ids"]) < 2:
+                state["step"] += 1
+                state["global_step"] += 1
+                continue
+            g = torch.Generator(device=device).manual_seed(
+                derive_seed(cfg.seed, epoch, step, "augment") % 2**63
+            )
+            views = [batch[v.name].to(device, non_blocking=True) for v in recipe["views"]]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                if recipe.get("augment") == "clmr":
+                    views = [augment.clmr_chain(v, sample_rate, g) for v in views]
+                if recipe.get("augment") == "simclr_mix":
+                    views = [augment.simclr_mix(views[0], g), augment.simclr_mix(views[0], g)]
+                if vector_view is not None:
+                    za, zb = wrapped(views[0], views[1])
+                else:
+                    za, zb = wrapped(views[0]), wrapped(views[1])
+                loss = losses.nt_xent(za, zb, temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            t2 = time.monotonic()
+            busy += t2 - t1
+            samples += len(batch["ids"])
+            state["step"] += 1
+            state["global_step"] += 1
+            steps_done_this_call += 1
+            record = {"epoch": epoch, "step": step, "global_step": state["global_step"],
+                      "loss": round(float(loss.detach()), 6), "lr": lr, "batch": len(batch["ids"]),
+                      "skipped": batch["skipped"], "samples_per_s": round(samples / max(wait + busy, 1e-9), 2),
+                      "data_wait": round(wait / max(wait + busy, 1e-9), 4)}  # fmt: skip
+            lines.append(json.dumps(record))
+            summary = record
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", sps=f"{record['samples_per_s']:.0f}",
+                                wait=f"{100 * record['data_wait']:.0f}%")  # fmt: skip
+            if state["global_step"] % cfg.checkpoint_every == 0:
+                save()
+            if cfg.max_steps and steps_done_this_call >= cfg.max_steps:
+                save()
+                return {**summary, "stopped": "max_steps", "state": dict(state)}
+        if bar is not None:
+            bar.close()
+        state["epoch"] += 1
+        state["step"] = 0
+        save()
+    return {**summary, "state": dict(state), "params": sum(p.numel() for p in model.parameters())}
+
+
+def embed(checkpoint: str, data_uri: str, output: str, endpoint_url: str | None = None,
+          device: str | None = None, batch: int = 32) -> int:  # fmt: skip
+    """Track embeddings: the encoder's mean over non-overlapping windows of each track."""
+    import numpy as np
+    import pyarrow as pa
+
+    from duet import schemas
+
+    saved = torch.load(
+        io.BytesIO(_read(checkpoint, endpoint_url)), map_location="cpu", weights_only=False
+    )
+    recipe = {**saved["recipe"], "views": tuple(data.View(**v) for v in saved["recipe"]["views"])}
+    model = Contrastive(recipe, saved["vector_dim"])
+    model.load_state_dict(saved["model"])
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = model.to(dev).eval()
+    view = next(v for v in recipe["views"] if v.stream)
+    root = data.Root(Store(data_uri, endpoint_url=endpoint_url))
+    ids, vectors = [], []
+    mean_std = root.stats(view.profile) if view.profile else None
+    with torch.no_grad():
+        for track, member in sorted(root.members.get(view.stream, {}).items()):
+            count = member.length // view.length
+            if count == 0:
+                continue
+            whole = root.read_window(view.stream, track, 0, count * view.length)
+            windows = (
+                whole.reshape(count, view.length, -1)
+                if member.width > 1
+                else whole.reshape(count, view.length)
+            )
+            if mean_std is not None:
+                windows = (windows - mean_std[0]) / mean_std[1]
+            parts = [model.embed(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch])).to(dev))
+                     for i in range(0, count, batch)]  # fmt: skip
+            ids.append(track)
+            vectors.append(torch.cat(parts).mean(dim=0).float().cpu().numpy())
+    matrix = np.stack(vectors).astype(np.float32)
+    table = pa.table(
+        {
+            "id": ids,
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(matrix.reshape(-1)), matrix.shape[1]
+            ),
+        }
+    )
+    payload = schemas.to_parquet_bytes(table, schemas.embeddings_schema(matrix.shape[1]))
+    _write(output, payload, endpoint_url)
+    return len(ids)

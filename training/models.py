@@ -1,0 +1,95 @@
+"""Encoders and projectors of the published systems (parameters in ../shared/SPEC.md)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SampleCNN(nn.Module):
+    """CLMR's SampleCNN: a strided conv then 9 blocks of conv1d(3) + BN + ReLU + max-pool(3) on
+    59 049-sample waveforms (3¹⁰), down to one 512-d frame."""
+
+    CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512)
+
+    def __init__(self):
+        super().__init__()
+        layers = [nn.Conv1d(1, 128, 3, stride=3), nn.BatchNorm1d(128), nn.ReLU()]
+        for c_in, c_out in zip(self.CHANNELS[:-1], self.CHANNELS[1:], strict=True):
+            layers += [nn.Conv1d(c_in, c_out, 3, padding=1), nn.BatchNorm1d(c_out), nn.ReLU(),
+                       nn.MaxPool1d(3)]  # fmt: skip
+        self.net = nn.Sequential(*layers)
+        self.dim = 512
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.net(wave.unsqueeze(1)).mean(dim=-1)
+
+
+def _conv_block(c_in: int, c_out: int, pool) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.MaxPool2d(pool),
+    ]
+
+
+class VGGish(nn.Module):
+    """VGGish-style 2D CNN on mel patches ``[batch, frames, bands]`` with a 4×4 first pooling
+    (Alonso-Jiménez et al.); global mean pooling → 512-d."""
+
+    def __init__(self, channels=(64, 128, 256, 512)):
+        super().__init__()
+        layers, c_in = [], 1
+        for i, c in enumerate(channels):
+            layers += _conv_block(c_in, c, 4 if i == 0 else 2)
+            c_in = c
+        self.net = nn.Sequential(*layers)
+        self.dim = channels[-1]
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.net(mel.unsqueeze(1)).mean(dim=(2, 3))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c_in: int, width: int, stride: int):
+        super().__init__()
+        c_out = width * 4
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(), nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
+        )  # fmt: skip
+        self.skip = (nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class ResNet50(nn.Module):
+    """ResNet-50 on one-channel mel patches; global max + mean pooling → 4 096-d (Alonso)."""
+
+    def __init__(self):
+        super().__init__()
+        layers = [nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                  nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1)]  # fmt: skip
+        c_in = 64
+        for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+            for b in range(blocks):
+                layers.append(Bottleneck(c_in, width, stride if b == 0 else 1))
+                c_in = width * 4
+        self.net = nn.Sequential(*layers)
+        self.dim = 2 * c_in
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.net(mel.unsqueeze(1))
+        return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
+
+
+def projector(dim_in: int, hidden: int, dim_out: int) -> nn.Module:
+    """One hidden layer with ReLU (CLMR 512→512→128; Alonso →128→128)."""
+    return nn.Sequential(nn.Linear(dim_in, hidden), nn.ReLU(), nn.Linear(hidden, dim_out))
+
+
+BACKBONES = {"samplecnn": SampleCNN, "vggish": VGGish, "resnet50": ResNet50}

@@ -1,0 +1,148 @@
+"""Byte access to a published dataset root for the trainer: local paths, ``s3://``, ``gs://``
+through fsspec, with many ranged reads in flight, retries with back-off, and a small
+size-bounded cache.
+
+S3-compatible endpoints: ``endpoint_url`` (or the standard ``AWS_ENDPOINT_URL`` variable);
+credentials come from the usual AWS variables or profiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (OSError, TimeoutError, ConnectionError)
+
+
+class ByteCache:
+    """Least-recently-used bytes, bounded by total size (0 disables it)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: tuple, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._size += len(value)
+            while self._size > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._size -= len(old)
+
+
+class Store:
+    """A dataset root opened by URI."""
+
+    def __init__(self, root: str, *, endpoint_url: str | None = None, threads: int = 32,
+                 retries: int = 4, backoff: float = 0.05, cache_bytes: int = 256 << 20):  # fmt: skip
+        import fsspec
+
+        self.root = root.rstrip("/") if "://" in root else os.path.abspath(root)
+        self.protocol = root.split("://", 1)[0] if "://" in root else "file"
+        options = {}
+        self.endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        if self.protocol == "s3" and self.endpoint:
+            options["client_kwargs"] = {"endpoint_url": self.endpoint}
+        self.fs = fsspec.filesystem(self.protocol, **options)
+        self.retries, self.backoff = retries, backoff
+        self.cache = ByteCache(cache_bytes)
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self.retried = 0
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The reader threads of this process (a forked DataLoader worker gets its own)."""
+        if self._pool is None or self._pid != os.getpid():
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.threads, thread_name_prefix="duet-read"
+            )
+            self._pid = os.getpid()
+        return self._pool
+
+    def path(self, relative: str) -> str:
+        return f"{self.root}/{relative.lstrip('/')}"
+
+    def _retry(self, what: str, fn):
+        for attempt in range(self.retries + 1):
+            try:
+                return fn()
+            except FileNotFoundError:
+                raise
+            except TRANSIENT as exc:
+                if attempt == self.retries:
+                    raise
+                self.retried += 1
+                delay = self.backoff * 2**attempt
+                log.warning("%s failed (%s); retry %d in %.2f s", what, exc, attempt + 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def glob(self, pattern: str) -> list[str]:
+        """Paths relative to the root matching ``pattern``, sorted."""
+        found = self._retry(pattern, lambda: self.fs.glob(self.path(pattern)))
+        prefix = self.root.split("://", 1)[-1].rstrip("/") + "/"
+        return sorted(p.split("://", 1)[-1][len(prefix) :] for p in found)
+
+    def exists(self, relative: str) -> bool:
+        return self._retry(relative, lambda: self.fs.exists(self.path(relative)))
+
+    def read(self, relative: str) -> bytes:
+        return self._retry(relative, lambda: self.fs.cat_file(self.path(relative)))
+
+    def read_range(self, relative: str, offset: int, size: int) -> bytes:
+        """One ranged read (cached)."""
+        key = (relative, offset, size)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        path = self.path(relative)
+        data = self._retry(f"{relative}@{offset}",
+                           lambda: self.fs.cat_file(path, start=offset, end=offset + size))  # fmt: skip
+        if len(data) != size:
+            raise OSError(f"short read of {relative}: {len(data)} of {size} bytes at {offset}")
+        self.cache.put(key, data)
+        return data
+
+    def read_ranges(self, requests: Iterable[tuple[str, int, int]]):
+        """Futures of many ranged reads, all in flight at once."""
+        return [self.pool.submit(self.read_range, *r) for r in requests]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __getstate__(self):  # DataLoader workers re-open the store in their own process
+        return {"root": self.root, "endpoint": self.endpoint,
+                "threads": self.threads, "retries": self.retries, "backoff": self.backoff,
+                "cache_bytes": self.cache.max_bytes}  # fmt: skip
+
+    def __setstate__(self, state):
+        self.__init__(state["root"], endpoint_url=state["endpoint"], threads=state["threads"],
+                      retries=state["retries"], backoff=state["backoff"],
+                      cache_bytes=state["cache_bytes"])  # fmt: skip
