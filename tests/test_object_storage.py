@@ -71,7 +71,19 @@ def s3():
     store = S3(f"http://{host}:{port}")
     store.client.create_bucket(Bucket=BUCKET)
     FileSystems.set_options(PipelineOptions(store.args))
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "duet",
+        "AWS_SECRET_ACCESS_KEY": "duet",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }  # for fsspec/s3fs (the trainer)
+    saved = {k: os.environ.get(k) for k in credentials}
+    os.environ.update(credentials)
     yield store
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     FileSystems.set_options(PipelineOptions([]))
     server.stop()
 

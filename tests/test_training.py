@@ -1,0 +1,184 @@
+"""The thin trainer: losses, augmentations, the data layer's work split, and training runs
+through the real data layer — locally and from a real S3 endpoint on loopback — with exact
+resume."""
+
+import io
+import math
+import os
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from duet.training import augment, data, losses
+from duet.training.loop import TrainConfig, train
+from duet.training.store import ByteCache, Store
+
+from duet import schemas
+from duet.cli import main
+from tests.test_object_storage import BUCKET, s3  # noqa: F401  (the moto fixture)
+
+STRATEGIES = "playlist_co,playlist_tco,artist_co,w2v,self,self_mel"
+FAST = {"warmup_steps": 2, "backbone": "vggish"}
+
+
+# ---------------------------------------------------------------- losses and augmentations
+
+
+def test_nt_xent_matches_its_direct_formula():
+    a, b = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 1.0], [0.0, -1.0]])
+    z = torch.nn.functional.normalize(torch.cat([a, b]), dim=1)
+    tau, total = 0.5, 0.0
+    for i in range(4):
+        partner = (i + 2) % 4
+        others = [math.exp(float(z[i] @ z[k]) / tau) for k in range(4) if k != i]
+        total += -math.log(math.exp(float(z[i] @ z[partner]) / tau) / sum(others))
+    assert float(losses.nt_xent(a, b, tau)) == pytest.approx(total / 4, rel=1e-6)
+
+
+def test_pitch_shift_moves_a_tone_by_the_semitones_and_keeps_the_length():
+    sr = 22050
+    t = torch.arange(sr) / sr
+    tone = torch.sin(2 * math.pi * 440 * t)[None, :]
+    shifted = augment.pitch_shift(tone, 12)
+    assert shifted.shape == tone.shape
+    spectrum = torch.fft.rfft(shifted[0, 2048:-2048]).abs()
+    peak = float(spectrum.argmax()) * sr / (sr - 4096)
+    assert abs(peak - 880) < 15
+
+
+def test_clmr_chain_is_repeatable_from_its_generator():
+    x = torch.randn(6, 59049) * 0.1
+    one = augment.clmr_chain(x.clone(), 22050, torch.Generator().manual_seed(3))
+    two = augment.clmr_chain(x.clone(), 22050, torch.Generator().manual_seed(3))
+    three = augment.clmr_chain(x.clone(), 22050, torch.Generator().manual_seed(4))
+    assert torch.equal(one, two) and not torch.equal(one, three) and torch.isfinite(one).all()
+
+
+def test_simclr_mix_gains_follow_beta_5_2():
+    u = torch.rand(20000, generator=torch.Generator().manual_seed(0))
+    gains = augment._beta_5_2(u)
+    assert float(gains.mean()) == pytest.approx(5 / 7, abs=0.01)
+    patches = torch.randn(8, 4, 3)
+    mixed = augment.simclr_mix(patches, torch.Generator().manual_seed(1))
+    assert mixed.shape == patches.shape and not torch.equal(mixed, patches)
+
+
+def test_byte_cache_is_bounded_and_least_recently_used():
+    cache = ByteCache(10)
+    cache.put(("a",), b"12345")
+    cache.put(("b",), b"12345")
+    assert cache.get(("a",)) == b"12345"
+    cache.put(("c",), b"12345")
+    assert cache.get(("b",)) is None and cache.get(("a",)) is not None
+
+
+# ---------------------------------------------------------------- a published dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(catalog, published, tmp_path_factory):
+    """The sample catalogue through every job: shards → tables → pairs (2 epochs)."""
+    root = str(tmp_path_factory.mktemp("train") / "data")
+    shutil.copytree(published, root)
+    for argv in (
+        ["playlists", "--input", os.path.join(catalog, "mpd"), "--format", "mpd", "--output", root,
+         "--tracks", root],
+        ["cooccurrence", "--playlists", os.path.join(root, "playlists.parquet"), "--output", root],
+        ["embeddings", "w2v", "--playlists", os.path.join(root, "playlists.parquet"), "--output",
+         root, "--deterministic", "--epochs", "2"],
+        ["pairs", "--data", root, "--strategies", STRATEGIES, "--epochs", "0:2", "--seed", "1"],
+    ):  # fmt: skip
+        assert main(argv) == 0
+    return root
+
+
+def test_each_rank_and_worker_gets_distinct_rows_without_gaps(dataset):
+    root = data.Root(Store(dataset))
+    run = root.latest_run()
+    views = (data.View("a", stream="wav-22050", length=1000),)
+    seen = []
+    for rank in range(2):
+        batches = data.EpochBatches(root, run, "self", 0, views, 2, 0, rank=rank, world=2)
+        for b in range(batches.batches):
+            seen += data.batch_rows(b, 2, rank, 2).tolist()
+    rows = root.manifest(run, "self", 0).num_rows
+    assert len(seen) == len(set(seen)) and set(seen) == set(range(len(seen)))
+    assert rows - len(seen) < 2 * 2  # only the tail that cannot fill a batch on every rank
+
+
+def test_a_missing_member_is_skipped_and_counted_not_fatal(dataset):
+    root = data.Root(Store(dataset))
+    run = root.latest_run()
+    victim = next(iter(root.members["wav-22050"]))
+    del root.members["wav-22050"][victim]
+    views = (data.View("a", stream="wav-22050", length=1000),)
+    batches = data.EpochBatches(root, run, "self", 0, views, 3, 0)
+    got = [b for b in batches if not b.get("empty")]
+    assert batches.counters.skipped == 1 and victim not in sum((b["ids"] for b in got), [])
+    assert sum(b["skipped"] for b in got) == 1
+
+
+def test_sha256_is_verified_on_demand(dataset, tmp_path):
+    copy = str(tmp_path / "copy")
+    shutil.copytree(dataset, copy)
+    root = data.Root(Store(copy))
+    track, member = next(iter(root.members["mel-alonso"].items()))
+    with open(os.path.join(copy, member.shard), "r+b") as f:
+        f.seek(member.start + 10)
+        f.write(b"\xff\xff")
+    root.read_window("mel-alonso", track, 0, 4)
+    with pytest.raises(data.MemberError, match="sha256"):
+        root.read_window("mel-alonso", track, 0, 4, verify=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["alonso-co", "alonso-tco", "alonso-artist", "alonso-w2v",
+                                    "alonso-simclr", "clmr"])  # fmt: skip
+def test_every_recipe_trains_two_epochs_from_s3(recipe, dataset, s3, tmp_path):  # noqa: F811
+    prefix = f"train-{recipe}"
+    remote = s3.upload(dataset, prefix)
+    out = str(tmp_path / "out")
+    summary = train(TrainConfig(recipe=recipe, data=remote, out=out, epochs=2, batch_size=2,
+                                workers=0, endpoint_url=s3.endpoint, progress=False),
+                    {**FAST, "backbone": "samplecnn" if recipe == "clmr" else "vggish"})  # fmt: skip
+    assert summary["state"]["epoch"] == 2 and math.isfinite(summary["loss"])
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        records = [line for line in f if line.strip()]
+    assert len(records) == summary["state"]["global_step"] > 0
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(dataset, s3, tmp_path):  # noqa: F811
+    remote = s3.upload(dataset, "train-resume")
+    common = {"recipe": "alonso-co", "data": remote, "epochs": 2, "batch_size": 2, "workers": 0,
+              "endpoint_url": s3.endpoint, "progress": False}  # fmt: skip
+    whole = str(tmp_path / "whole")
+    train(TrainConfig(out=f"s3://{BUCKET}/ckpt-whole", **common), FAST)
+    first = train(TrainConfig(out=str(tmp_path / "split"), max_steps=3, **common), FAST)
+    assert first["stopped"] == "max_steps"
+    train(TrainConfig(out=str(tmp_path / "split"), resume=True, **common), FAST)
+
+    def weights(blob: bytes) -> dict:
+        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)["model"]
+
+    resumed = weights((tmp_path / "split" / "checkpoint.pt").read_bytes())
+    straight = weights(
+        s3.client.get_object(Bucket=BUCKET, Key="ckpt-whole/checkpoint.pt")["Body"].read()
+    )
+    assert resumed.keys() == straight.keys()
+    assert all(torch.equal(resumed[k], straight[k]) for k in resumed)
+    assert not os.path.exists(whole)
+
+
+def test_embed_writes_one_vector_per_track(dataset, tmp_path):
+    out = str(tmp_path / "m")
+    train(TrainConfig(recipe="alonso-co", data=dataset, out=out, epochs=1, batch_size=2, workers=0,
+                      progress=False), FAST)  # fmt: skip
+    target = str(tmp_path / "embeddings.parquet")
+    assert main(["embed", "--checkpoint", os.path.join(out, "checkpoint.pt"), "--data", dataset,
+                 "--output", target]) == 0  # fmt: skip
+    table = schemas.read_embeddings(target)
+    assert table.num_rows == len(data.Root(Store(dataset)).members["mel-alonso"])
+    assert np.isfinite(np.asarray(table.column("vector").combine_chunks().values)).all()
+    assert pq.read_schema(target).field("vector").type.list_size == 512
