@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly dataflow-shards dataflow-pairs dataflow-template test lint bench doctor clean
+.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test lint bench doctor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,7 @@ demo: setup sample-catalog
 	$(BIN)/duet embeddings cf --model warp --playlists $(DEMO)/melon/playlists.parquet --output $(DEMO)/data --split train,val
 	$(BIN)/duet pairs --data $(DEMO)/data --strategies all --epochs 0:3 --seed 0
 	$(BIN)/duet pairs --data $(DEMO)/data --verify LATEST
+	$(BIN)/duet train --recipe alonso-co --data $(DEMO)/data --out $(DEMO)/runs/alonso-co --epochs 1 --batch-size 8 --max-steps 3 --set warmup_steps=2
 
 ## shards: TRACKS=manifest-or-glob OUTPUT=root [STREAMS=...] [BEAM_ARGS="--runner DataflowRunner ..."]
 shards: setup
@@ -110,6 +111,13 @@ dataflow-pairs: setup
 dataflow-template:
 	$(call require,BUCKET)$(call require,IMAGE)
 	gcloud dataflow flex-template build gs://$(BUCKET)/templates/duet.json --image $(IMAGE) --sdk-language PYTHON --metadata-file docker/flex-template.json
+
+## train: RECIPE=alonso-co OUTPUT=root RUN_DIR=... [TRAIN_ARGS="--epochs 50 --batch-size 384"]
+RECIPE ?= alonso-co
+RUN_DIR ?= $(OUTPUT)/runs/$(RECIPE)
+TRAIN_ARGS ?=
+train: setup
+	$(BIN)/duet train --recipe $(RECIPE) --data '$(OUTPUT)' --out '$(RUN_DIR)' $(TRAIN_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

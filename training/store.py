@@ -59,21 +59,33 @@ class Store:
 
     def __init__(self, root: str, *, endpoint_url: str | None = None, threads: int = 32,
                  retries: int = 4, backoff: float = 0.05, cache_bytes: int = 256 << 20):  # fmt: skip
-        import fsspec
-
         self.root = root.rstrip("/") if "://" in root else os.path.abspath(root)
         self.protocol = root.split("://", 1)[0] if "://" in root else "file"
-        options = {}
         self.endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-        if self.protocol == "s3" and self.endpoint:
-            options["client_kwargs"] = {"endpoint_url": self.endpoint}
-        self.fs = fsspec.filesystem(self.protocol, **options)
+        self._fs = None
+        self._fs_pid = 0
         self.retries, self.backoff = retries, backoff
         self.cache = ByteCache(cache_bytes)
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
         self.retried = 0
+
+    @property
+    def fs(self):
+        """This process's filesystem client (s3fs/gcsfs clients are not fork-safe, so a forked
+        DataLoader worker opens its own)."""
+        if self._fs is None or self._fs_pid != os.getpid():
+            import fsspec
+
+            options = {}
+            if self.protocol == "s3":  # as many connections as reads in flight (default 10)
+                options["config_kwargs"] = {"max_pool_connections": self.threads}
+                if self.endpoint:
+                    options["client_kwargs"] = {"endpoint_url": self.endpoint}
+            self._fs = fsspec.filesystem(self.protocol, skip_instance_cache=True, **options)
+            self._fs_pid = os.getpid()
+        return self._fs
 
     @property
     def pool(self) -> ThreadPoolExecutor:
