@@ -182,3 +182,23 @@ def test_embed_writes_one_vector_per_track(dataset, tmp_path):
     assert table.num_rows == len(data.Root(Store(dataset)).members["mel-alonso"])
     assert np.isfinite(np.asarray(table.column("vector").combine_chunks().values)).all()
     assert pq.read_schema(target).field("vector").type.list_size == 512
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_splits_an_epoch_across_two_ranks(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    out = str(tmp_path / "ddp")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+         "29547", "-m", "duet.cli", "train", "--recipe", "alonso-co", "--data", dataset, "--out",
+         out, "--epochs", "1", "--batch-size", "2", "--workers", "0", "--quiet", "--set",
+         "warmup_steps=2"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    root = data.Root(Store(dataset))
+    rows = root.manifest(root.latest_run(), "playlist_co", 0).num_rows
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        steps = [line for line in f if line.strip()]
+    assert len(steps) == data.plan(rows, 2, 0, 2) > 0

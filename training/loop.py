@@ -116,6 +116,17 @@ class TrainConfig:
     progress: bool = True
 
 
+def _tensorboard(out: str):
+    """A TensorBoard writer beside the checkpoints when tensorboard is installed (local runs)."""
+    if "://" in out:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(os.path.join(out, "tensorboard"))
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -155,6 +166,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     wrapped = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     metrics_uri = f"{cfg.out.rstrip('/')}/metrics.jsonl"
+    board = _tensorboard(cfg.out) if rank == 0 else None
     lines = (
         (_read(metrics_uri, cfg.endpoint_url) or b"").decode().splitlines() if cfg.resume else []
     )
@@ -235,6 +247,9 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
                       "data_wait": round(wait / max(wait + busy, 1e-9), 4)}  # fmt: skip
             lines.append(json.dumps(record))
             summary = record
+            if board is not None:
+                for key in ("loss", "lr", "samples_per_s", "data_wait"):
+                    board.add_scalar(key, record[key], state["global_step"])
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", sps=f"{record['samples_per_s']:.0f}",
@@ -249,6 +264,8 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
         state["epoch"] += 1
         state["step"] = 0
         save()
+    if world > 1:
+        torch.distributed.destroy_process_group()
     return {**summary, "state": dict(state), "params": sum(p.numel() for p in model.parameters())}
 
 
