@@ -19,13 +19,21 @@ from importlib import resources
 import fsspec
 import torch
 import yaml
-from duet.training import augment, data, losses, models
+from duet.training import data, systems
 from duet.training.store import Store
-from torch import nn
 
 from duet.hashing import derive_seed
 
-RECIPES = ("clmr", "alonso-co", "alonso-tco", "alonso-artist", "alonso-w2v", "alonso-simclr")
+RECIPES = (
+    "clmr",
+    "alonso-co",
+    "alonso-tco",
+    "alonso-artist",
+    "alonso-w2v",
+    "alonso-simclr",
+    "choi-adjacent",
+    "choi-random",
+)
 
 
 def load_recipe(name: str, overrides: dict | None = None) -> dict:
@@ -44,26 +52,6 @@ def load_recipe(name: str, overrides: dict | None = None) -> dict:
     recipe = {**recipe, **(overrides or {}), "name": os.path.basename(name).split(".")[0]}
     recipe["views"] = tuple(data.View(**v) for v in recipe["views"])
     return recipe
-
-
-class Contrastive(nn.Module):
-    """Audio encoder + projector; a second projector for an embedding view (Playlist W2V)."""
-
-    def __init__(self, recipe: dict, vector_dim: int | None = None):
-        super().__init__()
-        self.encoder = models.BACKBONES[recipe["backbone"]]()
-        hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
-        self.projector = models.projector(self.encoder.dim, hidden, out)
-        self.vector_projector = models.projector(vector_dim, hidden, out) if vector_dim else None
-
-    def embed(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.encoder(audio)
-
-    def forward(self, audio: torch.Tensor, vector: torch.Tensor | None = None):
-        z = self.projector(self.encoder(audio))
-        if vector is not None:
-            return z, self.vector_projector(vector)
-        return z
 
 
 def lr_at(step: int, recipe: dict, total: int) -> float:
@@ -151,7 +139,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     vector_dim = len(next(iter(root.vectors(vector_view.table).values()))) if vector_view else None
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
-    model = Contrastive(recipe, vector_dim).to(device)
+    model = systems.build(recipe, vector_dim).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     state = {"epoch": 0, "step": 0, "global_step": 0, "run": None, "run_epoch": None}
     checkpoint_uri = f"{cfg.out.rstrip('/')}/checkpoint.pt"
@@ -172,8 +160,6 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     )
     steps_done_this_call = 0
     summary = {}
-    sample_rate = recipe.get("sample_rate", 22050)
-    temperature = recipe["temperature"]
 
     def save() -> None:
         if rank != 0:
@@ -223,15 +209,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
             )
             views = [batch[v.name].to(device, non_blocking=True) for v in recipe["views"]]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                if recipe.get("augment") == "clmr":
-                    views = [augment.clmr_chain(v, sample_rate, g) for v in views]
-                if recipe.get("augment") == "simclr_mix":
-                    views = [augment.simclr_mix(views[0], g), augment.simclr_mix(views[0], g)]
-                if vector_view is not None:
-                    za, zb = wrapped(views[0], views[1])
-                else:
-                    za, zb = wrapped(views[0]), wrapped(views[1])
-                loss = losses.nt_xent(za, zb, temperature)
+                loss = wrapped(views, g)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -281,7 +259,7 @@ def embed(checkpoint: str, data_uri: str, output: str, endpoint_url: str | None 
         io.BytesIO(_read(checkpoint, endpoint_url)), map_location="cpu", weights_only=False
     )
     recipe = {**saved["recipe"], "views": tuple(data.View(**v) for v in saved["recipe"]["views"])}
-    model = Contrastive(recipe, saved["vector_dim"])
+    model = systems.build(recipe, saved["vector_dim"])
     model.load_state_dict(saved["model"])
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(dev).eval()

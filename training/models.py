@@ -93,3 +93,34 @@ def projector(dim_in: int, hidden: int, dim_out: int) -> nn.Module:
 
 
 BACKBONES = {"samplecnn": SampleCNN, "vggish": VGGish, "resnet50": ResNet50}
+
+
+class ChoiCNN(nn.Module):
+    """Choi et al.'s encoder: 5 conv layers (5×5, BN, ReLU, max-pool 2) on ``[batch, frames,
+    bands]``; ``levels`` returns each layer's globally mean-pooled features."""
+
+    CHANNELS = (64, 128, 128, 256, 256)
+
+    def __init__(self):
+        super().__init__()
+        blocks, c_in = [], 1
+        for c in self.CHANNELS:
+            blocks.append(nn.Sequential(nn.Conv2d(c_in, c, 5, padding=2), nn.BatchNorm2d(c),
+                                        nn.ReLU(), nn.MaxPool2d(2)))  # fmt: skip
+            c_in = c
+        self.blocks = nn.ModuleList(blocks)
+        self.dims = self.CHANNELS
+        self.dim = self.CHANNELS[-1]
+
+    def levels(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        x, out = mel.unsqueeze(1), []
+        for block in self.blocks:
+            x = block(x)
+            out.append(x.mean(dim=(2, 3)))
+        return out
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.levels(mel)[-1]
+
+
+BACKBONES["choi"] = ChoiCNN

@@ -1,0 +1,69 @@
+"""What each published system computes from a batch of views: encoders, projections and the
+loss. ``forward(views, generator)`` returns the loss (so DDP sees one forward per step);
+``embed(audio)`` is the representation ``duet embed`` writes."""
+
+from __future__ import annotations
+
+import torch
+from duet.training import augment, losses, models
+from torch import nn
+
+
+class Contrastive(nn.Module):
+    """CLMR and Alonso-Jiménez et al.: audio encoder + projector, NT-Xent between two views;
+    an embedding view (Playlist W2V) gets its own projector."""
+
+    def __init__(self, recipe: dict, vector_dim: int | None = None):
+        super().__init__()
+        self.recipe = {k: recipe.get(k) for k in ("augment", "sample_rate", "temperature")}
+        self.encoder = models.BACKBONES[recipe["backbone"]]()
+        hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
+        self.projector = models.projector(self.encoder.dim, hidden, out)
+        self.vector_projector = models.projector(vector_dim, hidden, out) if vector_dim else None
+
+    def embed(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.encoder(audio)
+
+    def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        kind = self.recipe["augment"]
+        if kind == "clmr":
+            views = [augment.clmr_chain(v, self.recipe["sample_rate"] or 22050, g) for v in views]
+        elif kind == "simclr_mix":
+            views = [augment.simclr_mix(views[0], g), augment.simclr_mix(views[0], g)]
+        za = self.projector(self.encoder(views[0]))
+        if self.vector_projector is not None:
+            zb = self.vector_projector(views[1])
+        else:
+            zb = self.projector(self.encoder(views[1]))
+        return losses.nt_xent(za, zb, self.recipe["temperature"])
+
+
+class Choi(nn.Module):
+    """Choi et al.: 5-layer 2D CNN on 188-frame mel segments, InfoNCE with in-batch negatives;
+    ``multi_level`` adds a linear head on each conv layer and sums the five losses (640-d)."""
+
+    def __init__(self, recipe: dict):
+        super().__init__()
+        self.encoder = models.ChoiCNN()
+        self.multi_level = bool(recipe.get("multi_level"))
+        dims = self.encoder.dims if self.multi_level else self.encoder.dims[-1:]
+        self.heads = nn.ModuleList(nn.Linear(d, recipe.get("dim", 128)) for d in dims)
+        self.temperature = recipe["temperature"]
+
+    def _levels(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        features = self.encoder.levels(mel)
+        features = features if self.multi_level else features[-1:]
+        return [head(f) for head, f in zip(self.heads, features, strict=True)]
+
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self._levels(mel), dim=1)
+
+    def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        pairs = zip(self._levels(views[0]), self._levels(views[1]), strict=True)
+        return sum(losses.info_nce(a, b, self.temperature) for a, b in pairs)
+
+
+def build(recipe: dict, vector_dim: int | None = None) -> nn.Module:
+    if recipe.get("system", "contrastive") == "choi":
+        return Choi(recipe)
+    return Contrastive(recipe, vector_dim)
