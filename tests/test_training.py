@@ -257,3 +257,55 @@ def test_choi_recipes_train_two_epochs_through_the_data_layer(recipe, choi_datas
     summary = train(TrainConfig(recipe=recipe, data=choi_dataset, out=str(tmp_path / "o"), epochs=2,
                                 batch_size=2, workers=0, progress=False), {"multi_level": True})  # fmt: skip
     assert summary["state"]["epoch"] == 2 and math.isfinite(summary["loss"])
+
+
+# ---------------------------------------------------------------- Ferraro et al.
+
+
+@pytest.fixture(scope="module")
+def ferraro_dataset(catalog, dataset, tmp_path_factory):
+    """Genres and CF factors from the Melon-style playlists, then multimodal pairs."""
+    root = str(tmp_path_factory.mktemp("ferraro") / "data")
+    shutil.copytree(dataset, root)
+    melon = os.path.join(root, "melon")
+    for argv in (
+        ["playlists", "--input", os.path.join(catalog, "melon"), "--format", "melon", "--output",
+         melon, "--tracks", os.path.join(catalog, "tracks.parquet"), "--track-key", "melon_song_id",
+         "--melon-genres", "both"],
+        ["embeddings", "genre-w2v", "--track-meta", os.path.join(melon, "track_meta.parquet"),
+         "--output", root, "--deterministic"],
+        ["embeddings", "cf", "--playlists", os.path.join(melon, "playlists.parquet"), "--output",
+         root, "--factors", "16", "--epochs", "2"],
+        ["pairs", "--data", root, "--strategies", "multimodal", "--epochs", "0:2"],
+    ):  # fmt: skip
+        assert main(argv) == 0
+    return root
+
+
+def test_genre_view_stacks_a_tracks_genre_vectors_with_zero_padding(ferraro_dataset):
+    root = data.Root(Store(ferraro_dataset))
+    genres = root.genres("emb/genre_w2v")
+    track, stacked = next(iter(genres.items()))
+    assert stacked.shape[0] == schemas.GENRE_SLOTS
+    used = (np.abs(stacked).sum(axis=1) > 0).sum()
+    assert 1 <= used <= schemas.GENRE_SLOTS and not np.abs(stacked[used:]).sum()
+
+
+@pytest.mark.parametrize("recipe", ["ferraro", "ferraro-genre", "ferraro-cf"])
+def test_ferraro_recipes_train_two_epochs_through_the_data_layer(recipe, ferraro_dataset, tmp_path):
+    summary = train(TrainConfig(recipe=recipe, data=ferraro_dataset, out=str(tmp_path / "o"),
+                                epochs=2, batch_size=2, workers=0, progress=False))  # fmt: skip
+    assert summary["state"]["epoch"] == 2 and math.isfinite(summary["loss"])
+
+
+def test_ferraro_loss_sums_the_three_symmetric_pairs():
+    from duet.training import systems
+
+    torch.manual_seed(0)
+    recipe = {"views": [{"name": "audio"}, {"name": "genre"}, {"name": "cf"}], "temperature": 0.1}
+    model = systems.Ferraro(recipe, {"genre": 8, "cf": 301}).eval()
+    views = [torch.randn(3, 256, 48), torch.randn(3, 10, 8), torch.randn(3, 301)]
+    views[1][:, 4:] = 0
+    z = [model.encoders[m](v) for m, v in zip(("audio", "genre", "cf"), views, strict=True)]
+    expected = sum(float(losses.nt_xent(z[i], z[j], 0.1)) for i, j in ((0, 1), (0, 2), (1, 2)))
+    assert float(model(views, torch.Generator())) == pytest.approx(expected, rel=1e-5)

@@ -78,6 +78,27 @@ class Root:
             self._vectors[table] = dict(zip(t.column("id").to_pylist(), matrix, strict=True))
         return self._vectors[table]
 
+    def genres(self, folder: str) -> dict[str, np.ndarray]:
+        """Per track, its genre Word2Vec vectors ``[GENRE_SLOTS, dim]`` (padding rows are zero),
+        from ``folder``'s ``track_genres.parquet`` and ``genres.parquet``."""
+        key = f"genres:{folder}"
+        if key not in self._vectors:
+            table = schemas.parquet_from_bytes(self.store.read(f"{folder}/genres.parquet"))
+            vectors = np.asarray(table.column("vector").combine_chunks().values, np.float32)
+            vectors = vectors.reshape(table.num_rows, -1)[
+                np.argsort(table.column("index").to_numpy())
+            ]
+            tracks = schemas.parquet_from_bytes(self.store.read(f"{folder}/track_genres.parquet"))
+            ids = np.asarray(tracks.column("genre_ids").combine_chunks().values).reshape(
+                -1, schemas.GENRE_SLOTS
+            )
+            padded = np.vstack([vectors, np.zeros((1, vectors.shape[1]), np.float32)])
+            stacked = padded[np.where(ids >= 0, ids, len(vectors))]
+            with_genres = tracks.column("n_genres").to_numpy() > 0
+            self._vectors[key] = {t: v for t, v, ok in zip(tracks.column("track_id").to_pylist(),
+                                                            stacked, with_genres, strict=True) if ok}  # fmt: skip
+        return self._vectors[key]
+
     def latest_run(self) -> str:
         run = self.store.read("pairs/LATEST").decode().strip()
         if not self.store.exists(f"pairs/{run}/_SUCCESS"):
@@ -126,6 +147,7 @@ class View:
     length: int = 0
     offsets: str = "random"
     table: str | None = None  # embedding table for lookups
+    genres: str | None = None  # genre Word2Vec folder: the track's genre vectors [10, dim]
     profile: str | None = None  # mel profile whose statistics standardise the crop
 
 
@@ -171,10 +193,11 @@ class EpochBatches(torch.utils.data.IterableDataset):
 
     def _window(self, view: View, row: int, index: int):
         track = self.columns[f"{view.track}_id"][row]
-        if view.table:
-            vector = self.root.vectors(view.table).get(track)
+        if view.table or view.genres:
+            table = self.root.vectors(view.table) if view.table else self.root.genres(view.genres)
+            vector = table.get(track)
             if vector is None:
-                raise MemberError(f"{track!r} has no vector in {view.table}")
+                raise MemberError(f"{track!r} has no vector in {view.table or view.genres}")
             return lambda: vector
         member = self.root.members.get(view.stream, {}).get(track)
         if member is None:

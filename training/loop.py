@@ -24,16 +24,10 @@ from duet.training.store import Store
 
 from duet.hashing import derive_seed
 
-RECIPES = (
-    "clmr",
-    "alonso-co",
-    "alonso-tco",
-    "alonso-artist",
-    "alonso-w2v",
-    "alonso-simclr",
-    "choi-adjacent",
-    "choi-random",
-)
+RECIPES = tuple(sorted(
+    p.name.removesuffix(".yaml") for p in resources.files("duet.training").joinpath("recipes").iterdir()
+    if p.name.endswith(".yaml")
+))  # fmt: skip
 
 
 def load_recipe(name: str, overrides: dict | None = None) -> dict:
@@ -52,6 +46,18 @@ def load_recipe(name: str, overrides: dict | None = None) -> dict:
     recipe = {**recipe, **(overrides or {}), "name": os.path.basename(name).split(".")[0]}
     recipe["views"] = tuple(data.View(**v) for v in recipe["views"])
     return recipe
+
+
+def view_dims(root: data.Root, recipe: dict) -> dict[str, int]:
+    """Sizes of the recipe's embedding views: ``vector`` (W2V), ``cf``, ``genre``."""
+    dims = {}
+    for view in recipe["views"]:
+        if view.table:
+            size = len(next(iter(root.vectors(view.table).values())))
+            dims["cf" if view.name == "cf" else "vector"] = size
+        if view.genres:
+            dims["genre"] = next(iter(root.genres(view.genres).values())).shape[1]
+    return dims
 
 
 def lr_at(step: int, recipe: dict, total: int) -> float:
@@ -135,11 +141,10 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     store = Store(cfg.data, endpoint_url=cfg.endpoint_url)
     root = data.Root(store)
-    vector_view = next((v for v in recipe["views"] if v.table), None)
-    vector_dim = len(next(iter(root.vectors(vector_view.table).values()))) if vector_view else None
+    dims = view_dims(root, recipe)
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
-    model = systems.build(recipe, vector_dim).to(device)
+    model = systems.build(recipe, dims).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     state = {"epoch": 0, "step": 0, "global_step": 0, "run": None, "run_epoch": None}
     checkpoint_uri = f"{cfg.out.rstrip('/')}/checkpoint.pt"
@@ -167,7 +172,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
         buffer = io.BytesIO()
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
                     "recipe": {**recipe, "views": [v.__dict__ for v in recipe["views"]]},
-                    "vector_dim": vector_dim}, buffer)  # fmt: skip
+                    "dims": dims}, buffer)  # fmt: skip
         _write(checkpoint_uri, buffer.getvalue(), cfg.endpoint_url)
         _write(metrics_uri, ("\n".join(lines) + "\n").encode(), cfg.endpoint_url)
 
@@ -208,6 +213,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
                 derive_seed(cfg.seed, epoch, step, "augment") % 2**63
             )
             views = [batch[v.name].to(device, non_blocking=True) for v in recipe["views"]]
+            torch.manual_seed(derive_seed(cfg.seed, epoch, step, "dropout") % 2**63)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 loss = wrapped(views, g)
             optimizer.zero_grad(set_to_none=True)
@@ -259,7 +265,7 @@ def embed(checkpoint: str, data_uri: str, output: str, endpoint_url: str | None 
         io.BytesIO(_read(checkpoint, endpoint_url)), map_location="cpu", weights_only=False
     )
     recipe = {**saved["recipe"], "views": tuple(data.View(**v) for v in saved["recipe"]["views"])}
-    model = systems.build(recipe, saved["vector_dim"])
+    model = systems.build(recipe, saved["dims"])
     model.load_state_dict(saved["model"])
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(dev).eval()

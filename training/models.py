@@ -124,3 +124,62 @@ class ChoiCNN(nn.Module):
 
 
 BACKBONES["choi"] = ChoiCNN
+
+
+class FerraroAudio(nn.Module):
+    """Ferraro et al.'s audio encoder: 7 conv blocks (3×3, BN, ReLU, pool) on 48-band mel crops
+    of 256 frames, then a feed-forward block."""
+
+    def __init__(self, dim: int = 256, bands: int = 48, dropout: float = 0.5):
+        super().__init__()
+        blocks, c_in = [], 1
+        for c in (32, 64, 64, 128, 128, 256, 256):
+            pool = (2, 2 if bands > 1 else 1)
+            bands //= pool[1]
+            blocks += [
+                nn.Conv2d(c_in, c, 3, padding=1),
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.MaxPool2d(pool),
+            ]
+            c_in = c
+        self.net = nn.Sequential(*blocks)
+        self.ff = nn.Sequential(
+            nn.Linear(c_in, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim)
+        )
+        self.dim = dim
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.ff(self.net(mel.unsqueeze(1)).mean(dim=(2, 3)))
+
+
+class GenreEncoder(nn.Module):
+    """Up to 10 genre Word2Vec vectors → 4-head self-attention, FF + residual, LayerNorm,
+    summed over the track's genres (zero rows are padding)."""
+
+    def __init__(self, genre_dim: int, dim: int = 256, heads: int = 4):
+        super().__init__()
+        self.inp = nn.Linear(genre_dim, dim)
+        self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, genres: torch.Tensor) -> torch.Tensor:
+        pad = genres.abs().sum(dim=-1) == 0
+        x = self.inp(genres)
+        attended, _ = self.attention(x, x, x, key_padding_mask=pad)
+        x = self.norm(x + attended)
+        x = self.norm(x + self.ff(x))
+        return (x * (~pad).unsqueeze(-1)).sum(dim=1)
+
+
+class CFEncoder(nn.Module):
+    """CF factors (301 = 300 + bias) → FF → ReLU → dropout 0.5 → FF → LayerNorm."""
+
+    def __init__(self, cf_dim: int, dim: int = 256, dropout: float = 0.5):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(cf_dim, dim), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(dim, dim), nn.LayerNorm(dim))  # fmt: skip
+
+    def forward(self, cf: torch.Tensor) -> torch.Tensor:
+        return self.net(cf)

@@ -63,7 +63,34 @@ class Choi(nn.Module):
         return sum(losses.info_nce(a, b, self.temperature) for a, b in pairs)
 
 
-def build(recipe: dict, vector_dim: int | None = None) -> nn.Module:
-    if recipe.get("system", "contrastive") == "choi":
+class Ferraro(nn.Module):
+    """Ferraro et al.: audio, genre and CF encoders; symmetric NT-Xent for every pair of the
+    recipe's modalities (audio↔genre, audio↔CF, genre↔CF), weights 1."""
+
+    def __init__(self, recipe: dict, dims: dict[str, int]):
+        super().__init__()
+        dim = recipe.get("dim", 256)
+        self.modalities = [v["name"] if isinstance(v, dict) else v.name for v in recipe["views"]]
+        encoders = {"audio": models.FerraroAudio(dim), "genre": models.GenreEncoder(dims.get("genre", 1), dim),
+                    "cf": models.CFEncoder(dims.get("cf", 1), dim)}  # fmt: skip
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
+        self.temperature = recipe["temperature"]
+
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.encoders["audio"](mel)
+
+    def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        z = [self.encoders[m](v) for m, v in zip(self.modalities, views, strict=True)]
+        pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
+        return sum(losses.nt_xent(z[i], z[j], self.temperature) for i, j in pairs)
+
+
+def build(recipe: dict, dims: dict[str, int] | None = None) -> nn.Module:
+    """The system a recipe names; ``dims`` are the sizes of its embedding views."""
+    dims = dims or {}
+    kind = recipe.get("system", "contrastive")
+    if kind == "choi":
         return Choi(recipe)
-    return Contrastive(recipe, vector_dim)
+    if kind == "ferraro":
+        return Ferraro(recipe, dims)
+    return Contrastive(recipe, dims.get("vector"))
