@@ -716,6 +716,62 @@ def cmd_embed(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import json
+
+    import numpy as np
+
+    from duet import schemas, storage
+    from duet.training import evaluate
+
+    table = schemas.read_embeddings(args.embeddings)
+    matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
+    vectors = dict(zip(table.column("id").to_pylist(), matrix, strict=True))
+    report: dict = {"tracks": len(vectors)}
+    if args.labels:
+        labels = schemas.table_from_bytes(
+            storage.read_bytes(args.labels), args.labels, strings=("track_id",)
+        )
+        values = dict(zip(labels.column("track_id").to_pylist(), labels.column(args.label_column).to_pylist(),
+                          strict=True))  # fmt: skip
+        if not args.multilabel:
+            values = {
+                t: (v[0] if v else None) if isinstance(v, list) else v for t, v in values.items()
+            }
+        ids = sorted(t for t, v in values.items() if t in vectors and v not in (None, []))
+        if args.splits:
+            split = dict(zip(*(schemas.read_table(args.splits, schemas.SPLITS).column(c).to_pylist()
+                               for c in ("track_id", "split")), strict=True))  # fmt: skip
+            test = {t for t in ids if split.get(t) == "test"}
+        else:
+            rng = np.random.default_rng(args.seed)
+            test = set(rng.choice(ids, size=max(1, len(ids) // 5), replace=False).tolist())
+        train_ids = [t for t in ids if t not in test]
+        test_ids = sorted(test)
+        report["probe"] = evaluate.probe(
+            np.stack([vectors[t] for t in train_ids]), [values[t] for t in train_ids],
+            np.stack([vectors[t] for t in test_ids]), [values[t] for t in test_ids],
+            multilabel=args.multilabel, seed=args.seed,
+        )  # fmt: skip
+    if args.triplets:
+        t = schemas.table_from_bytes(storage.read_bytes(args.triplets), args.triplets,
+                                     strings=("anchor", "positive", "negative"))  # fmt: skip
+        rows = list(
+            zip(*(t.column(c).to_pylist() for c in ("anchor", "positive", "negative")), strict=True)
+        )
+        report["triplets"] = evaluate.triplet_accuracy(vectors, rows)
+    if args.playlists:
+        lists = (
+            schemas.read_table(args.playlists, schemas.PLAYLISTS).column("track_ids").to_pylist()
+        )
+        report["continuation"] = evaluate.continuation(vectors, lists, seed=args.seed)
+    text = json.dumps(report, indent=1, sort_keys=True)
+    print(text)
+    if args.output:
+        storage.write_bytes(args.output, text.encode())
+    return 0
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train a published system on a dataset root (local, s3://, gs://)"
@@ -744,6 +800,19 @@ def _add_train(sub) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--s3-endpoint-url", default=None)
     p.set_defaults(func=cmd_embed)
+    p = sub.add_parser("evaluate", help="linear probe, triplet accuracy and playlist continuation")
+    p.add_argument("--embeddings", required=True, help="Parquet id, vector (duet embed)")
+    p.add_argument("--labels", default=None, help="table with track_id and --label-column")
+    p.add_argument("--label-column", default="genres")
+    p.add_argument(
+        "--multilabel", action="store_true", help="tags: ROC-AUC / PR-AUC; else accuracy"
+    )
+    p.add_argument("--splits", default=None, help="splits table (test = held out); else 80/20")
+    p.add_argument("--triplets", default=None, help="table with anchor, positive, negative")
+    p.add_argument("--playlists", default=None, help="playlists table for continuation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=None, help="write the JSON report here too")
+    p.set_defaults(func=cmd_evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:
