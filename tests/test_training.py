@@ -242,17 +242,25 @@ def choi_dataset(catalog, tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("choi") / "data")
     run_shards(os.path.join(catalog, "tracks.parquet"), root,
-               config=AudioConfig(wav_rates=(16000,), profiles=(presets()["choi"],), max_duration=60.0))  # fmt: skip
+               config=AudioConfig(wav_rates=(16000, 22050), profiles=(presets()["choi"],), max_duration=60.0))  # fmt: skip
     assert (
         main(
-            ["pairs", "--data", root, "--strategies", "adjacent,random_segment", "--epochs", "0:2"]
+            [
+                "pairs",
+                "--data",
+                root,
+                "--strategies",
+                "adjacent,random_segment,self",
+                "--epochs",
+                "0:2",
+            ]
         )
         == 0
     )
     return root
 
 
-@pytest.mark.parametrize("recipe", ["choi-adjacent", "choi-random"])
+@pytest.mark.parametrize("recipe", ["choi-adjacent", "choi-random", "choi-self"])
 def test_choi_recipes_train_two_epochs_through_the_data_layer(recipe, choi_dataset, tmp_path):
     summary = train(TrainConfig(recipe=recipe, data=choi_dataset, out=str(tmp_path / "o"), epochs=2,
                                 batch_size=2, workers=0, progress=False), {"multi_level": True})  # fmt: skip
@@ -309,3 +317,16 @@ def test_ferraro_loss_sums_the_three_symmetric_pairs():
     z = [model.encoders[m](v) for m, v in zip(("audio", "genre", "cf"), views, strict=True)]
     expected = sum(float(losses.nt_xent(z[i], z[j], 0.1)) for i, j in ((0, 1), (0, 2), (1, 2)))
     assert float(model(views, torch.Generator())) == pytest.approx(expected, rel=1e-5)
+
+
+def test_device_mel_equals_the_shards_mel():
+    from duet.pipelines.mel import log_mel, presets
+    from duet.training.features import LogMel
+
+    rng = np.random.default_rng(0)
+    t = np.arange(48000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.normal(size=len(t))).astype(np.float32)
+    expected = log_mel(wave, presets()["choi"])
+    got = LogMel("choi")(torch.from_numpy(wave)[None])[0].numpy()
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 0.05  # dB; float32 FFTs differ in the last bits

@@ -134,3 +134,37 @@ def _beta_5_2(u: torch.Tensor) -> torch.Tensor:
         below = 6 * mid**5 - 5 * mid**6 < u
         lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
     return (lo + hi) / 2
+
+
+def choi_chain(x: torch.Tensor, sr: int, g: torch.Generator) -> torch.Tensor:
+    """Choi et al.'s self-augmentation of 16 kHz waveforms: pitch shift by one of
+    {−2, −1, +1, +2} semitones, time stretch 0.8–1.2 (back to the input length), reverb (p 0.5),
+    noise (p 0.5) and polarity inversion. The paper gives no probabilities for pitch, stretch and
+    polarity: 0.5 each *(ours)*; noise at 30 dB SNR *(ours)*."""
+    n, dev = x.shape[0], x.device
+    shift = torch.tensor([-2, -1, 1, 2], device=dev)[
+        torch.randint(0, 4, (n,), generator=g, device=dev)
+    ]
+    do = _coin(n, 0.5, g, dev)
+    for semitones in shift[do].unique().tolist():
+        rows = do & (shift == semitones)
+        x[rows] = pitch_shift(x[rows], int(semitones))
+    rate = float(_uniform(1, 0.8, 1.2, g, dev))
+    stretch = _coin(n, 0.5, g, dev)
+    if stretch.any():
+        y = time_stretch(x[stretch], rate)
+        y = (
+            y[:, : x.shape[1]]
+            if y.shape[1] >= x.shape[1]
+            else torch.nn.functional.pad(y, (0, x.shape[1] - y.shape[1]))
+        )
+        x[stretch] = y
+    rooms = [_uniform(n, 0, 100, g, dev) for _ in range(3)]
+    x = _where(_coin(n, 0.5, g, dev), reverb(x, sr, *rooms, g), x)
+    noise = (
+        torch.randn(x.shape, generator=g, device=dev)
+        * x.pow(2).mean(1, keepdim=True).sqrt()
+        * 10 ** (-30 / 20)
+    )
+    x = _where(_coin(n, 0.5, g, dev), x + noise, x)
+    return _where(_coin(n, 0.5, g, dev), -x, x)

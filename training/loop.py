@@ -144,7 +144,10 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     dims = view_dims(root, recipe)
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
-    model = systems.build(recipe, dims).to(device)
+    model = systems.build(recipe, dims)
+    if hasattr(model, "set_statistics"):
+        model.set_statistics(*root.stats(recipe.get("profile", "choi")))
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     state = {"epoch": 0, "step": 0, "global_step": 0, "run": None, "run_epoch": None}
     checkpoint_uri = f"{cfg.out.rstrip('/')}/checkpoint.pt"

@@ -44,6 +44,13 @@ class Choi(nn.Module):
 
     def __init__(self, recipe: dict):
         super().__init__()
+        self.self_augmented = recipe.get("augment") == "choi"
+        if self.self_augmented:  # waveforms in, augmented twice, mel on the device
+            from duet.training.features import LogMel
+
+            self.mel = LogMel(recipe.get("profile", "choi"))
+            self.register_buffer("mean", torch.zeros(self.mel.profile.n_mels), persistent=True)
+            self.register_buffer("std", torch.ones(self.mel.profile.n_mels), persistent=True)
         self.encoder = models.ChoiCNN()
         self.multi_level = bool(recipe.get("multi_level"))
         dims = self.encoder.dims if self.multi_level else self.encoder.dims[-1:]
@@ -56,9 +63,25 @@ class Choi(nn.Module):
         return [head(f) for head, f in zip(self.heads, features, strict=True)]
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        if self.self_augmented and mel.dim() == 2:  # waveform windows
+            mel = self._features(mel)
         return torch.cat(self._levels(mel), dim=1)
 
+    def set_statistics(self, mean, std) -> None:
+        """The published per-band statistics that standardise the device-side mel."""
+        if not self.self_augmented:
+            return
+        self.mean.copy_(torch.as_tensor(mean))
+        self.std.copy_(torch.as_tensor(std))
+
+    def _features(self, wave: torch.Tensor) -> torch.Tensor:
+        return (self.mel(wave) - self.mean) / self.std
+
     def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        if self.self_augmented:
+            sr = self.mel.profile.sample_rate
+            views = [self._features(augment.choi_chain(views[0].clone(), sr, g)),
+                     self._features(augment.choi_chain(views[0].clone(), sr, g))]  # fmt: skip
         pairs = zip(self._levels(views[0]), self._levels(views[1]), strict=True)
         return sum(losses.info_nce(a, b, self.temperature) for a, b in pairs)
 
