@@ -250,7 +250,7 @@ def choi_dataset(catalog, tmp_path_factory):
                 "--data",
                 root,
                 "--strategies",
-                "adjacent,random_segment,self",
+                "adjacent,random_segment,self,cpc",
                 "--epochs",
                 "0:2",
             ]
@@ -260,7 +260,7 @@ def choi_dataset(catalog, tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("recipe", ["choi-adjacent", "choi-random", "choi-self"])
+@pytest.mark.parametrize("recipe", ["choi-adjacent", "choi-random", "choi-self", "choi-cpc"])
 def test_choi_recipes_train_two_epochs_through_the_data_layer(recipe, choi_dataset, tmp_path):
     summary = train(TrainConfig(recipe=recipe, data=choi_dataset, out=str(tmp_path / "o"), epochs=2,
                                 batch_size=2, workers=0, progress=False), {"multi_level": True})  # fmt: skip
@@ -330,3 +330,18 @@ def test_device_mel_equals_the_shards_mel():
     got = LogMel("choi")(torch.from_numpy(wave)[None])[0].numpy()
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < 0.05  # dB; float32 FFTs differ in the last bits
+
+
+def test_cpc_predicts_each_step_against_the_other_tracks_segments():
+    from duet.training import systems
+
+    torch.manual_seed(0)
+    model = systems.ChoiCPC({"temperature": 0.1, "predict_steps": 2}).eval()
+    mel = torch.randn(3, 752, 96)
+    z = model._segments(mel)
+    context, _ = model.gru(z)
+    terms = [float(losses.info_nce(p(context[:, t]), z[:, t + k], 0.1))
+             for k, p in enumerate(model.predictors, start=1) for t in range(4 - k)]  # fmt: skip
+    assert z.shape == (3, 4, 128) and len(terms) == 5
+    assert float(model([mel], torch.Generator())) == pytest.approx(sum(terms) / 5, rel=1e-5)
+    assert model.embed(mel).shape == (3, 256)

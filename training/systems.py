@@ -86,6 +86,46 @@ class Choi(nn.Module):
         return sum(losses.info_nce(a, b, self.temperature) for a, b in pairs)
 
 
+class ChoiCPC(nn.Module):
+    """Choi et al.'s MelCPC: a 12 s window (752 frames) split into consecutive 188-frame
+    segments, each encoded by the 5-layer CNN; a 1-layer GRU summarises segments up to t and a
+    linear map per step k predicts segment t + k, scored by InfoNCE against the other tracks'
+    segments of the batch. Embedding: the GRU's last state (256-d)."""
+
+    def __init__(self, recipe: dict):
+        super().__init__()
+        self.segment = recipe.get("segment", 188)
+        self.steps = recipe.get("predict_steps", 2)  # ours: the paper's k is not in SPEC
+        self.encoder = models.ChoiCNN()
+        self.project = nn.Linear(self.encoder.dim, recipe.get("dim", 128))
+        self.gru = nn.GRU(recipe.get("dim", 128), recipe.get("context", 256), batch_first=True)
+        self.predictors = nn.ModuleList(
+            nn.Linear(recipe.get("context", 256), recipe.get("dim", 128)) for _ in range(self.steps)
+        )
+        self.temperature = recipe["temperature"]
+
+    def _segments(self, mel: torch.Tensor) -> torch.Tensor:
+        n, frames, bands = mel.shape
+        count = frames // self.segment
+        chunks = mel[:, : count * self.segment].reshape(n * count, self.segment, bands)
+        return self.project(self.encoder(chunks)).reshape(n, count, -1)
+
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        context, _ = self.gru(self._segments(mel))
+        return context[:, -1]
+
+    def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        z = self._segments(views[0])
+        context, _ = self.gru(z)
+        terms = []
+        for k, predictor in enumerate(self.predictors, start=1):
+            for t in range(z.shape[1] - k):
+                terms.append(
+                    losses.info_nce(predictor(context[:, t]), z[:, t + k], self.temperature)
+                )
+        return sum(terms) / len(terms)
+
+
 class Ferraro(nn.Module):
     """Ferraro et al.: audio, genre and CF encoders; symmetric NT-Xent for every pair of the
     recipe's modalities (audio↔genre, audio↔CF, genre↔CF), weights 1."""
@@ -114,6 +154,8 @@ def build(recipe: dict, dims: dict[str, int] | None = None) -> nn.Module:
     kind = recipe.get("system", "contrastive")
     if kind == "choi":
         return Choi(recipe)
+    if kind == "choi-cpc":
+        return ChoiCPC(recipe)
     if kind == "ferraro":
         return Ferraro(recipe, dims)
     return Contrastive(recipe, dims.get("vector"))
