@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -183,3 +185,91 @@ class CFEncoder(nn.Module):
 
     def forward(self, cf: torch.Tensor) -> torch.Tensor:
         return self.net(cf)
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """The Transformer's fixed sin/cos position table ``[length, dim]``."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * rate)
+    table[:, 1::2] = torch.cos(position * rate[: dim // 2])
+    return table
+
+
+class _Block(nn.Module):
+    """Pre-norm Transformer layer that can hand back its head-averaged attention map."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout),
+                                nn.Linear(4 * dim, dim))  # fmt: skip
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, weights: bool = False):
+        h = self.norm1(x)
+        attended, attention = self.attention(h, h, h, need_weights=weights,
+                                             average_attn_weights=True)  # fmt: skip
+        x = x + self.dropout(attended)
+        return x + self.dropout(self.ff(self.norm2(x))), attention
+
+
+class FrameTransformer(nn.Module):
+    """PEMR's mask generator: log-mel frames → [CLS] + frames with sinusoidal positions →
+    Transformer layers. Trained by masked-frame reconstruction (``reconstruct``); its last
+    layer's [CLS]-to-frame attention, averaged over heads, scores each frame (``scores``)."""
+
+    def __init__(self, bands: int, dim: int = 192, layers: int = 3, heads: int = 3,
+                 dropout: float = 0.1):  # fmt: skip
+        super().__init__()
+        self.inp = nn.Linear(bands, dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, bands)
+        nn.init.normal_(self.cls, std=0.02)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def _run(self, frames: torch.Tensor, masked: torch.Tensor | None, weights: bool):
+        x = self.inp(frames)
+        if masked is not None:
+            x = torch.where(masked[..., None], self.mask_token.to(x.dtype), x)
+        x = x + sinusoidal_positions(x.shape[1], x.shape[2]).to(x.device, x.dtype)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
+        attention = None
+        for i, block in enumerate(self.blocks):
+            x, attention = block(x, weights and i == len(self.blocks) - 1)
+        return self.norm(x), attention
+
+    def reconstruct(self, frames: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """Predicted frames ``[batch, frames, bands]`` with ``masked`` frames hidden."""
+        hidden, _ = self._run(frames, masked, weights=False)
+        return self.out(hidden[:, 1:])
+
+    def scores(self, frames: torch.Tensor) -> torch.Tensor:
+        """[CLS]-to-frame attention of the last layer, averaged over heads: ``[batch, frames]``."""
+        _, attention = self._run(frames, None, weights=True)
+        return attention[:, 0, 1:]
+
+
+class FCN4(nn.Module):
+    """FCN-4 (Choi et al. 2016) on ``[batch, frames, bands]``: four 3×3 conv blocks with BN,
+    ReLU and max-pooling, global max pooling → 512-d (PEMR's encoder)."""
+
+    CHANNELS = (64, 128, 256, 512)
+    POOLS = ((4, 2), (4, 2), (4, 4), (2, 4))  # (frames, bands)
+
+    def __init__(self):
+        super().__init__()
+        layers, c_in = [], 1
+        for c, pool in zip(self.CHANNELS, self.POOLS, strict=True):
+            layers += _conv_block(c_in, c, pool)
+            c_in = c
+        self.net = nn.Sequential(*layers)
+        self.dim = self.CHANNELS[-1]
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.net(mel.unsqueeze(1)).amax(dim=(2, 3))

@@ -5,6 +5,7 @@ loss. ``forward(views, generator)`` returns the loss (so DDP sees one forward pe
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from duet.training import augment, losses, models
 from torch import nn
 
@@ -148,6 +149,72 @@ class Ferraro(nn.Module):
         return sum(losses.nt_xent(z[i], z[j], self.temperature) for i, j in pairs)
 
 
+def frame_masks(scores: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """PEMR's masks from frame scores ``[batch, frames]``: the positive view hides the lowest
+    ``ratio`` of frames (the inessential ones), the negative view hides all the others."""
+    frames = scores.shape[1]
+    count = max(1, round(ratio * frames))
+    lowest = scores.topk(count, dim=1, largest=False).indices
+    positive = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, lowest, True)
+    return positive, ~positive
+
+
+class PEMR(nn.Module):
+    """PEMR (Yao et al.): two augmented waveform crops (CLMR's chain without pitch shift) →
+    log-mel on the device → a frame Transformer trained by masked-frame reconstruction, whose
+    [CLS] attention builds a positive (least important 10 % of frames hidden) and a negative
+    (only those kept) of the second view; FCN-4 → 512 → projector 256; loss = reconstruction
+    + Barlow Twins(view 1, positive) + λ · Σ diag(C(view 1, negative))²."""
+
+    def __init__(self, recipe: dict):
+        super().__init__()
+        from duet.pipelines.mel import MelProfile
+        from duet.training.features import LogMel
+
+        self.mel = LogMel(MelProfile(name="pemr", **recipe["mel"]))
+        t = recipe.get("transformer", {})
+        self.transformer = models.FrameTransformer(self.mel.profile.n_mels, t.get("dim", 192),
+                                                   t.get("layers", 3), t.get("heads", 3))  # fmt: skip
+        self.encoder = models.FCN4()
+        hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
+        self.projector = models.projector(self.encoder.dim, hidden, out)
+        self.mask_ratio = recipe.get("mask_ratio", 0.1)
+        self.reconstruction_ratio = recipe.get("reconstruction_mask", 0.15)
+        self.off_diagonal = recipe.get("off_diagonal_weight", 5e-3)
+        self.negative_weight = recipe.get("negative_weight", 1.0)
+
+    def _features(self, wave: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[batch, frames, bands]`` standardised per example."""
+        mel = self.mel(wave)
+        mean = mel.mean(dim=(1, 2), keepdim=True)
+        return (mel - mean) / mel.std(dim=(1, 2), keepdim=True).clamp_min(1e-5)
+
+    def embed(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self._features(wave))
+
+    def reconstruction(self, mel: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Smooth-L1 between masked frames and their reconstruction (BERT-style masking)."""
+        masked = (
+            torch.rand(mel.shape[:2], generator=g, device=mel.device) < self.reconstruction_ratio
+        )
+        masked[:, 0] |= ~masked.any(dim=1)  # at least one frame per example
+        predicted = self.transformer.reconstruct(mel, masked)
+        return F.smooth_l1_loss(predicted[masked].float(), mel[masked].float())
+
+    def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
+        sr = self.mel.profile.sample_rate
+        mels = [self._features(augment.clmr_chain(v.clone(), sr, g, pitch=False)) for v in views]
+        loss = sum(self.reconstruction(m, g) for m in mels) / len(mels)
+        with torch.no_grad():
+            positive, negative = frame_masks(self.transformer.scores(mels[1]).float(),
+                                             self.mask_ratio)  # fmt: skip
+        z1 = self.projector(self.encoder(mels[0]))
+        zp = self.projector(self.encoder(mels[1].masked_fill(positive[..., None], 0.0)))
+        zn = self.projector(self.encoder(mels[1].masked_fill(negative[..., None], 0.0)))
+        return (loss + losses.barlow_twins(z1, zp, self.off_diagonal)
+                + self.negative_weight * losses.decorrelation(z1, zn))  # fmt: skip
+
+
 def build(recipe: dict, dims: dict[str, int] | None = None) -> nn.Module:
     """The system a recipe names; ``dims`` are the sizes of its embedding views."""
     dims = dims or {}
@@ -158,4 +225,6 @@ def build(recipe: dict, dims: dict[str, int] | None = None) -> nn.Module:
         return ChoiCPC(recipe)
     if kind == "ferraro":
         return Ferraro(recipe, dims)
+    if kind == "pemr":
+        return PEMR(recipe)
     return Contrastive(recipe, dims.get("vector"))
