@@ -687,14 +687,9 @@ def _add_nightly(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from duet.training.loop import TrainConfig, train
+    from duet.training.loop import TrainConfig, parse_overrides, train
 
-    overrides = {}
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        import yaml
-
-        overrides[key] = yaml.safe_load(value)
+    overrides = parse_overrides(args.set or [])
     cfg = TrainConfig(recipe=args.recipe, data=args.data, out=args.out, epochs=args.epochs,
                       batch_size=args.batch_size, seed=args.seed, resume=args.resume,
                       workers=args.workers, max_steps=args.max_steps, device=args.device,
@@ -753,6 +748,14 @@ def cmd_evaluate(args: argparse.Namespace, beam_args: list[str]) -> int:
             np.stack([vectors[t] for t in test_ids]), [values[t] for t in test_ids],
             multilabel=args.multilabel, seed=args.seed,
         )  # fmt: skip
+        if args.shots:
+            if args.multilabel:
+                raise SystemExit(
+                    "--shots: the few-shot probe takes single labels (no --multilabel)"
+                )
+            report["few_shot"] = evaluate.few_shot(np.stack([vectors[t] for t in ids]),
+                                                   [values[t] for t in ids], args.shots,
+                                                   args.draws, args.seed)  # fmt: skip
     if args.triplets:
         t = schemas.table_from_bytes(storage.read_bytes(args.triplets), args.triplets,
                                      strings=("anchor", "positive", "negative"))  # fmt: skip
@@ -776,8 +779,8 @@ def _add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train a published system on a dataset root (local, s3://, gs://)"
     )
-    p.add_argument("--recipe", required=True, help="clmr, alonso-co, alonso-tco, alonso-artist, "
-                   "alonso-w2v, alonso-simclr, or a YAML file")  # fmt: skip
+    p.add_argument("--recipe", required=True, help="a preset of training/recipes (clmr, alonso-co|tco|artist|w2v|simclr, choi-self|adjacent|"
+                   "random|cpc, ferraro, ferraro-genre, ferraro-cf, pemr) or a YAML file")  # fmt: skip
     p.add_argument("--data", required=True, help="dataset root URI")
     p.add_argument("--out", required=True, help="checkpoint and metrics folder (local or bucket)")
     p.add_argument("--epochs", type=int, default=None)
@@ -808,6 +811,8 @@ def _add_train(sub) -> None:
         "--multilabel", action="store_true", help="tags: ROC-AUC / PR-AUC; else accuracy"
     )
     p.add_argument("--splits", default=None, help="splits table (test = held out); else 80/20")
+    p.add_argument("--shots", type=int, default=0, help="also a few-shot probe: K tracks per class")
+    p.add_argument("--draws", type=int, default=20, help="few-shot draws averaged")
     p.add_argument("--triplets", default=None, help="table with anchor, positive, negative")
     p.add_argument("--playlists", default=None, help="playlists table for continuation")
     p.add_argument("--seed", type=int, default=0)

@@ -51,6 +51,19 @@ def test_multilabel_probe_reports_macro_roc_and_pr_auc():
     assert scores["labels"] == 4 and 0.5 < scores["roc_auc"] <= 1 and 0 < scores["pr_auc"] <= 1
 
 
+def test_few_shot_probe_trains_on_k_tracks_per_class_and_averages_draws():
+    vectors, labels = clustered(noise=1.2)
+    ids = sorted(vectors)
+    x, y = np.stack([vectors[t] for t in ids]), [labels[t] for t in ids]
+    one = evaluate.few_shot(x, y, shots=1, draws=10)
+    five = evaluate.few_shot(x, y, shots=5, draws=10)
+    assert one["shots"] == 1 and one["draws"] == 10 and one["classes"] == 4 and one["std"] > 0
+    assert 0.25 < one["accuracy"] < five["accuracy"] <= 1.0
+    assert evaluate.few_shot(x, y, shots=1, draws=10) == one  # seeded
+    with pytest.raises(ValueError, match="2 classes"):
+        evaluate.few_shot(x, y, shots=30)
+
+
 def test_triplet_accuracy_counts_the_anchor_closer_to_its_positive():
     vectors = {"a": np.array([1.0, 0.0]), "p": np.array([0.9, 0.1]), "n": np.array([0.0, 1.0])}
     result = evaluate.triplet_accuracy(
@@ -90,6 +103,10 @@ def test_cli_evaluates_every_measure_and_writes_the_report(tmp_path):
         report = json.load(f)
     assert report["probe"]["accuracy"] > 0.9 and report["triplets"]["triplets"] == 1
     assert report["continuation"]["queries"] > 0
+    assert main(["evaluate", "--embeddings", emb, "--labels", os.path.join(meta, "part-00000.parquet"),
+                 "--shots", "2", "--draws", "5", "--output", out]) == 0  # fmt: skip
+    with open(out) as f:
+        assert json.load(f)["few_shot"]["draws"] == 5
 
 
 def test_unknown_ids_in_triplets_are_left_out():

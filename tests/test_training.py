@@ -74,6 +74,17 @@ def test_byte_cache_is_bounded_and_least_recently_used():
     assert cache.get(("b",)) is None and cache.get(("a",)) is not None
 
 
+def test_recipe_overrides_parse_numbers_and_reject_unknown_settings():
+    from duet.training.loop import parse_overrides
+
+    got = parse_overrides(["lr=1e-3", "multi_level=true", "backbone=resnet50", "epochs=3"])
+    assert got == {"lr": 0.001, "multi_level": True, "backbone": "resnet50", "epochs": 3}
+    with pytest.raises(SystemExit, match="unknown recipe setting"):
+        parse_overrides(["lrr=1e-3"])
+    with pytest.raises(SystemExit, match="key=value"):
+        parse_overrides(["lr"])
+
+
 # ---------------------------------------------------------------- a published dataset
 
 

@@ -3,6 +3,7 @@
 - linear probe (scikit-learn logistic regression on standardised embeddings, train/test from
   the splits table or a seeded 80/20 split): macro ROC-AUC and PR-AUC for multi-label tags,
   accuracy for single-label genres;
+- few-shot probe: the same classifier fitted on k tracks per class, averaged over seeded draws;
 - triplet accuracy (dim-sim style): the share of (anchor, positive, negative) triplets where
   the anchor is closer (cosine) to the positive;
 - playlist continuation (Choi et al.'s protocol): for each playlist, 3 query tracks; each
@@ -43,6 +44,30 @@ def probe(train_x: np.ndarray, train_y: list, test_x: np.ndarray, test_y: list,
     model = LogisticRegression(max_iter=2000, random_state=seed).fit(train_x, train_y)
     return {"accuracy": float(accuracy_score(test_y, model.predict(test_x))),
             "classes": len(set(train_y))}  # fmt: skip
+
+
+def few_shot(vectors: np.ndarray, labels: list, shots: int, draws: int = 20, seed: int = 0) -> dict:
+    """Linear probe trained on ``shots`` tracks per class and tested on all the others, mean
+    (and std) accuracy over ``draws`` seeded draws: separates encoders where a full probe
+    saturates (small catalogues, classes a random encoder already splits)."""
+    labels_arr = np.asarray(labels, dtype=object)
+    classes = sorted(set(labels))
+    usable = [c for c in classes if (labels_arr == c).sum() > shots]
+    if len(usable) < 2:
+        raise ValueError(f"few-shot probe needs 2 classes with more than {shots} tracks each")
+    keep = np.isin(labels_arr, usable)
+    vectors, labels_arr = vectors[keep], labels_arr[keep]
+    rng = np.random.default_rng(seed)
+    scores = []
+    for draw in range(draws):
+        train = np.concatenate([rng.choice(np.flatnonzero(labels_arr == c), shots, replace=False)
+                                for c in usable])  # fmt: skip
+        test = np.setdiff1d(np.arange(len(labels_arr)), train)
+        result = probe(vectors[train], list(labels_arr[train]), vectors[test],
+                       list(labels_arr[test]), multilabel=False, seed=seed + draw)  # fmt: skip
+        scores.append(result["accuracy"])
+    return {"accuracy": float(np.mean(scores)), "std": float(np.std(scores)), "shots": shots,
+            "draws": draws, "classes": len(usable)}  # fmt: skip
 
 
 def triplet_accuracy(vectors: dict[str, np.ndarray], triplets: list[tuple[str, str, str]]) -> dict:

@@ -8,6 +8,7 @@ with the same remaining samples and the same augmentation draws.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -28,6 +29,35 @@ RECIPES = tuple(sorted(
     p.name.removesuffix(".yaml") for p in resources.files("duet.training").joinpath("recipes").iterdir()
     if p.name.endswith(".yaml")
 ))  # fmt: skip
+
+
+def recipe_keys() -> set[str]:
+    """Every setting some shipped recipe uses: what ``--set`` may override."""
+    keys = set()
+    for name in RECIPES:
+        text = resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text()
+        keys |= set(yaml.safe_load(text))
+    return keys
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``key=value`` strings → recipe overrides. Values are YAML, and numbers in any spelling
+    (``1e-3`` is a string to YAML 1.1) become floats; an unknown key is an error, not a no-op."""
+    known, out = recipe_keys(), {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {item!r}: expected key=value")
+        if key not in known:
+            raise SystemExit(
+                f"--set {key}: unknown recipe setting; known: {', '.join(sorted(known))}"
+            )
+        value = yaml.safe_load(text)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        out[key] = value
+    return out
 
 
 def load_recipe(name: str, overrides: dict | None = None) -> dict:
