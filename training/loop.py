@@ -252,6 +252,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            loss_value = float(loss.detach())  # waits for the device, so busy time is real
             t2 = time.monotonic()
             busy += t2 - t1
             samples += len(batch["ids"])
@@ -259,9 +260,10 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
             state["global_step"] += 1
             steps_done_this_call += 1
             record = {"epoch": epoch, "step": step, "global_step": state["global_step"],
-                      "loss": round(float(loss.detach()), 6), "lr": lr, "batch": len(batch["ids"]),
+                      "loss": round(loss_value, 6), "lr": lr, "batch": len(batch["ids"]),
                       "skipped": batch["skipped"], "samples_per_s": round(samples / max(wait + busy, 1e-9), 2),
-                      "data_wait": round(wait / max(wait + busy, 1e-9), 4)}  # fmt: skip
+                      "data_wait": round(wait / max(wait + busy, 1e-9), 4),
+                      "step_s": round(t2 - t0, 5), "wait_s": round(t1 - t0, 5)}  # fmt: skip
             lines.append(json.dumps(record))
             summary = record
             if board is not None:
@@ -269,7 +271,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
                     board.add_scalar(key, record[key], state["global_step"])
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", sps=f"{record['samples_per_s']:.0f}",
+                bar.set_postfix(loss=f"{loss_value:.3f}", sps=f"{record['samples_per_s']:.0f}",
                                 wait=f"{100 * record['data_wait']:.0f}%")  # fmt: skip
             if state["global_step"] % cfg.checkpoint_every == 0:
                 save()
