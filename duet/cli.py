@@ -85,7 +85,7 @@ def _parse_streams(spec: str):
 
 
 def _parse_size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     text = text.strip().lower().removesuffix("b")
     if text and text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
@@ -693,7 +693,9 @@ def cmd_train(args: argparse.Namespace, beam_args: list[str]) -> int:
     cfg = TrainConfig(recipe=args.recipe, data=args.data, out=args.out, epochs=args.epochs,
                       batch_size=args.batch_size, seed=args.seed, resume=args.resume,
                       workers=args.workers, max_steps=args.max_steps, device=args.device,
-                      endpoint_url=args.s3_endpoint_url, progress=not args.quiet)  # fmt: skip
+                      endpoint_url=args.s3_endpoint_url, progress=not args.quiet,
+                      shard_cache=args.shard_cache,
+                      shard_cache_bytes=_parse_size(args.shard_cache_size))  # fmt: skip
     summary = train(cfg, overrides)
     state = summary.get("state", {})
     print(f"{args.recipe}: epoch {state.get('epoch')} step {state.get('global_step')} "
@@ -794,6 +796,13 @@ def _add_train(sub) -> None:
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     p.add_argument("--s3-endpoint-url", default=None)
     p.add_argument("--set", nargs="*", help="recipe overrides, e.g. lr=3e-4 backbone=resnet50")
+    p.add_argument(
+        "--shard-cache",
+        default=None,
+        metavar="DIR",
+        help="remote data: keep whole shards in this local folder after first use",
+    )
+    p.add_argument("--shard-cache-size", default="100G", help="bound of --shard-cache (e.g. 500G)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("embed", help="track embeddings from a checkpoint (Parquet id, vector)")

@@ -85,6 +85,27 @@ def test_recipe_overrides_parse_numbers_and_reject_unknown_settings():
         parse_overrides(["lr"])
 
 
+def test_shard_cache_is_bounded_and_drops_the_oldest_fetch(tmp_path):
+    from duet.training.store import ShardCache
+
+    cache = ShardCache(str(tmp_path / "c"), max_bytes=250)
+
+    def download(uri, target):
+        with open(target, "wb") as f:
+            f.write(uri.encode()[:1] * 100)
+
+    for i, uri in enumerate(("a://1", "b://2", "c://3")):
+        cache.fetch(uri, download)
+        cache._pool.shutdown(wait=True)
+        cache._pool = type(cache._pool)(max_workers=1)
+        os.utime(cache.local(uri), (1000 + i, 1000 + i))
+    assert cache.fetched == 3 and cache.pread("a://1", 0, 4) is None
+    assert cache.pread("b://2", 10, 4) == b"bbbb" and cache.pread("c://3", 0, 2) == b"cc"
+    assert sorted(os.listdir(tmp_path / "c")) == sorted(
+        [os.path.basename(cache.local("b://2")), os.path.basename(cache.local("c://3"))]
+    )
+
+
 # ---------------------------------------------------------------- a published dataset
 
 
@@ -158,6 +179,24 @@ def test_every_recipe_trains_two_epochs_from_s3(recipe, dataset, s3, tmp_path): 
     with open(os.path.join(out, "metrics.jsonl")) as f:
         records = [line for line in f if line.strip()]
     assert len(records) == summary["state"]["global_step"] > 0
+
+
+def test_shard_cache_fetches_a_shard_once_then_reads_it_locally(dataset, s3, tmp_path):  # noqa: F811
+    import time
+
+    remote = s3.upload(dataset, "shard-cache")
+    store = Store(remote, endpoint_url=s3.endpoint, cache_bytes=0,
+                  shard_cache=str(tmp_path / "shards"))  # fmt: skip
+    root = data.Root(store)
+    track, member = next(iter(root.members["mel-alonso"].items()))
+    first = root.read_window("mel-alonso", track, 0, 8)
+    deadline = time.monotonic() + 30
+    while store.shards.fetched == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.shards.fetched == 1
+    s3.client.delete_object(Bucket=BUCKET, Key=f"shard-cache/{member.shard}")
+    assert np.array_equal(root.read_window("mel-alonso", track, 0, 8), first)  # local now
+    root.read_window("mel-alonso", track, 0, member.length, verify=True)  # whole member, sha256
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(dataset, s3, tmp_path):  # noqa: F811

@@ -138,6 +138,8 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 500
     progress: bool = True
+    shard_cache: str | None = None
+    shard_cache_bytes: int = 100 << 30
 
 
 def _tensorboard(out: str):
@@ -169,7 +171,8 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    store = Store(cfg.data, endpoint_url=cfg.endpoint_url)
+    store = Store(cfg.data, endpoint_url=cfg.endpoint_url, shard_cache=cfg.shard_cache,
+                  shard_cache_bytes=cfg.shard_cache_bytes)  # fmt: skip
     root = data.Root(store)
     dims = view_dims(root, recipe)
 

@@ -17,5 +17,7 @@ def test_data_layer_throughput():
 @pytest.mark.slow
 def test_benchmark_harness_measures_every_reader(tmp_path):
     results = bench_dataloader.run(seconds=0.5, cache=str(tmp_path), rows=3000, tracks=6)
-    assert all(results[k] > 0 for k in ("local_mel", "local_wave", "naive_mel", "s3_mel"))
+    assert all(
+        results[k] > 0 for k in ("local_mel", "local_wave", "naive_mel", "s3_mel", "s3_cached_mel")
+    )
     assert "[target >= 3,000]" in bench_dataloader.report(results)
