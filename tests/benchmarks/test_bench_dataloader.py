@@ -12,6 +12,7 @@ def test_data_layer_throughput():
     assert results["local_mel"] >= 3000
     # moto bounds the S3 rate on this machine; the 20 ms latency itself must be hidden
     assert results["s3_mel"] >= 0.7 * results["s3_direct_mel"]
+    assert results["s3_cached_mel"] >= 0.7 * results["local_mel"]  # with --shard-cache
 
 
 @pytest.mark.slow
