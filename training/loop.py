@@ -8,11 +8,11 @@ with the same remaining samples and the same augmentation draws.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -31,18 +31,33 @@ RECIPES = tuple(sorted(
 ))  # fmt: skip
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """Safe YAML where ``1e-3`` is a number too (YAML 1.1 only reads ``1.0e-3`` as one)."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def _preset(name: str) -> dict:
+    return _yaml(resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text())
+
+
 def recipe_keys() -> set[str]:
     """Every setting some shipped recipe uses: what ``--set`` may override."""
-    keys = set()
-    for name in RECIPES:
-        text = resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text()
-        keys |= set(yaml.safe_load(text))
-    return keys
+    return set().union(*(_preset(name) for name in RECIPES))
 
 
 def parse_overrides(items: list[str]) -> dict:
-    """``key=value`` strings → recipe overrides. Values are YAML, and numbers in any spelling
-    (``1e-3`` is a string to YAML 1.1) become floats; an unknown key is an error, not a no-op."""
+    """``key=value`` strings → recipe overrides. Values are YAML (``1e-3`` is a number); an
+    unknown key is an error, not a no-op."""
     known, out = recipe_keys(), {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -52,11 +67,7 @@ def parse_overrides(items: list[str]) -> dict:
             raise SystemExit(
                 f"--set {key}: unknown recipe setting; known: {', '.join(sorted(known))}"
             )
-        value = yaml.safe_load(text)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        out[key] = value
+        out[key] = _yaml(text)
     return out
 
 
@@ -64,15 +75,13 @@ def load_recipe(name: str, overrides: dict | None = None) -> dict:
     """A preset from ``training/recipes/<name>.yaml`` (or a YAML file path) plus overrides."""
     if name.endswith((".yaml", ".yml")):
         with open(name) as f:
-            recipe = yaml.safe_load(f)
+            recipe = _yaml(f.read())
     else:
         if name not in RECIPES:
             raise SystemExit(
                 f"unknown recipe {name!r}; expected one of {list(RECIPES)} or a YAML file"
             )
-        recipe = yaml.safe_load(
-            resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text()
-        )
+        recipe = _preset(name)
     recipe = {**recipe, **(overrides or {}), "name": os.path.basename(name).split(".")[0]}
     recipe["views"] = tuple(data.View(**v) for v in recipe["views"])
     return recipe
@@ -99,26 +108,25 @@ def lr_at(step: int, recipe: dict, total: int) -> float:
     return recipe["lr"] * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _write(uri: str, payload: bytes, endpoint: str | None) -> None:
-    options = (
+def _options(uri: str, endpoint: str | None) -> dict:
+    """fsspec options: an S3-compatible endpoint for ``s3://`` URIs."""
+    return (
         {"client_kwargs": {"endpoint_url": endpoint}}
         if endpoint and uri.startswith("s3://")
         else {}
     )
+
+
+def _write(uri: str, payload: bytes, endpoint: str | None) -> None:
     tmp = uri + ".tmp" if "://" not in uri else uri  # one PUT on object stores
-    with fsspec.open(tmp, "wb", **options) as f:
+    with fsspec.open(tmp, "wb", **_options(uri, endpoint)) as f:
         f.write(payload)
     if tmp != uri:
         os.replace(tmp, uri)
 
 
 def _read(uri: str, endpoint: str | None) -> bytes | None:
-    options = (
-        {"client_kwargs": {"endpoint_url": endpoint}}
-        if endpoint and uri.startswith("s3://")
-        else {}
-    )
-    fs, path = fsspec.core.url_to_fs(uri, **options)
+    fs, path = fsspec.core.url_to_fs(uri, **_options(uri, endpoint))
     return fs.cat_file(path) if fs.exists(path) else None
 
 
@@ -135,7 +143,6 @@ class TrainConfig:
     max_steps: int | None = None
     device: str | None = None
     endpoint_url: str | None = None
-    log_every: int = 10
     checkpoint_every: int = 500
     progress: bool = True
     shard_cache: str | None = None
