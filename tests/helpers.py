@@ -72,3 +72,16 @@ def run_shards(tracks: str, output: str, *, config: AudioConfig = FAST_CONFIG, n
     shards.build(pipeline, job)
     pipeline.run().wait_until_finish()
     return publish.require_success(output)
+
+
+def crash_on_call(real, n: int):
+    """``real`` wrapped to raise "worker killed" on its ``n``-th call (a worker dying mid-run)."""
+    calls = {"n": 0}
+
+    def wrapped(*args):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("worker killed")
+        return real(*args)
+
+    return wrapped

@@ -19,7 +19,7 @@ from duet.pipelines import pairs
 
 from duet import publish
 from duet.cli import main
-from tests.helpers import run_shards
+from tests.helpers import crash_on_call, run_shards
 from tests.planted import planted_playlists, write_playlists
 from tests.test_pairs import write_index, write_topk
 
@@ -180,15 +180,8 @@ def test_pairs_on_s3_match_a_local_run_and_survive_a_crash(s3, tables, tmp_path,
     ]
     assert main(["pairs", "--data", local, *argv]) == 0
 
-    real, calls = pairs.make_epoch, {"n": 0}
-
-    def crash_on_the_fourth(*args):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise RuntimeError("worker killed")
-        return real(*args)
-
-    monkeypatch.setattr(pairs, "make_epoch", crash_on_the_fourth)
+    real = pairs.make_epoch
+    monkeypatch.setattr(pairs, "make_epoch", crash_on_call(real, 4))
     with pytest.raises(RuntimeError, match="worker killed"):
         main(["pairs", "--data", remote, *argv, "--direct_num_workers", "1", *s3.args])
     visible = s3.keys("pairs-data/pairs")

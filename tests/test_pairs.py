@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from duet import publish, schemas
 from duet.cli import main
 from tests import pairs_reference as ref
+from tests.helpers import crash_on_call
 from tests.planted import write_playlists, write_splits, write_track_meta
 
 STREAMS = {"wav-22050": ("samples", 22050), "mel-alonso": ("frames", 22050),
@@ -302,16 +303,8 @@ def test_a_published_run_passes_verify_and_a_tampered_one_fails(dataset, capsys)
 
 def test_a_crashed_run_is_invisible_and_its_rerun_resumes(dataset, tmp_path, monkeypatch):
     clean = run_job(dataset, run_id="clean")
-    calls = {"n": 0}
     real = pairs.make_epoch
-
-    def crash_on_the_fifth(*args):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise RuntimeError("worker killed")
-        return real(*args)
-
-    monkeypatch.setattr(pairs, "make_epoch", crash_on_the_fifth)
+    monkeypatch.setattr(pairs, "make_epoch", crash_on_call(real, 5))
     with pytest.raises(RuntimeError, match="worker killed"):
         run_job(dataset, run_id="crashy")
     assert publish.read_success(os.path.join(dataset, "pairs", "crashy")) is None

@@ -128,6 +128,7 @@ class ShardCache:
                         os.unlink(leftover)
         except Exception as exc:  # the cache is an optimisation: ranged reads carry on
             log.warning("shard cache: fetching %s failed: %s", uri, exc)
+        finally:  # a later miss (evicted, another process's fetch failed) may fetch again
             with self._lock:
                 self._pending.discard(uri)
 
