@@ -19,7 +19,7 @@ from duet.pipelines import pairs
 
 from duet import publish
 from duet.cli import main
-from tests.helpers import crash_on_call, run_shards
+from tests.helpers import crash_on_call, run_shards, tree
 from tests.planted import planted_playlists, write_playlists
 from tests.test_pairs import write_index, write_topk
 
@@ -88,15 +88,6 @@ def s3():
     server.stop()
 
 
-def local_tree(root: str) -> dict[str, bytes]:
-    out = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            with open(os.path.join(dirpath, name), "rb") as f:
-                out[os.path.relpath(os.path.join(dirpath, name), root)] = f.read()
-    return out
-
-
 def assert_same_outputs(local: dict[str, bytes], remote: dict[str, bytes], skip=()) -> None:
     """Same file names; same bytes except markers/reports and tables that hold input URIs."""
     assert sorted(local) == sorted(remote)
@@ -110,7 +101,7 @@ def test_shards_job_on_s3_writes_what_a_local_run_writes(s3, catalog, published)
     manifest = s3.upload(catalog, "catalog") + "/tracks.parquet"
     run_shards(manifest, f"s3://{BUCKET}/shards", beam_args=s3.args)
     remote = s3.tree("shards")
-    assert_same_outputs(local_tree(published), remote, skip=("failures/",))
+    assert_same_outputs(tree(published), remote, skip=("failures/",))
     failures = [
         pq.read_table(io.BytesIO(remote[k])) for k in remote if k.startswith("failures/part")
     ]
@@ -141,7 +132,7 @@ def test_a_shards_run_killed_mid_way_on_s3_is_invisible_and_its_rerun_completes(
     proc.wait()
     assert publish.read_success(out) is None  # readers refuse the folder
     run_shards(manifest, out, beam_args=s3.args)
-    assert_same_outputs(local_tree(published), s3.tree("killed"), skip=("failures/",))
+    assert_same_outputs(tree(published), s3.tree("killed"), skip=("failures/",))
 
 
 @pytest.fixture()
@@ -161,7 +152,7 @@ def test_cooccurrence_on_s3_matches_a_local_run(s3, tables, tmp_path):
                  "--output", local_out, "--counts"]) == 0  # fmt: skip
     assert main(["cooccurrence", "--playlists", remote + "/playlists.parquet",
                  "--output", f"s3://{BUCKET}/cooc-out", "--counts", *s3.args]) == 0  # fmt: skip
-    assert_same_outputs(local_tree(local_out), s3.tree("cooc-out"))
+    assert_same_outputs(tree(local_out), s3.tree("cooc-out"))
 
 
 def test_pairs_on_s3_match_a_local_run_and_survive_a_crash(s3, tables, tmp_path, monkeypatch):
@@ -190,7 +181,7 @@ def test_pairs_on_s3_match_a_local_run_and_survive_a_crash(s3, tables, tmp_path,
     assert main(["pairs", "--data", remote, *argv, *s3.args]) == 0
     assert pairs.latest_run(remote) == "nightly-1"
     local_pairs, remote_pairs = (
-        local_tree(os.path.join(local, "pairs")),
+        tree(os.path.join(local, "pairs")),
         s3.tree("pairs-data/pairs"),
     )
     assert_same_outputs(local_pairs, remote_pairs)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from duet import publish, schemas
 from duet.cli import main
 from tests import pairs_reference as ref
-from tests.helpers import crash_on_call
+from tests.helpers import crash_on_call, tree
 from tests.planted import write_playlists, write_splits, write_track_meta
 
 STREAMS = {"wav-22050": ("samples", 22050), "mel-alonso": ("frames", 22050),
@@ -259,26 +259,17 @@ def run_job(root: str, beam_args=(), **kw) -> dict:
     return publish.require_success(job.run_dir)
 
 
-def files(folder: str) -> dict[str, bytes]:
-    out = {}
-    for dirpath, _, names in os.walk(folder):
-        for n in names:
-            with open(os.path.join(dirpath, n), "rb") as f:
-                out[os.path.relpath(os.path.join(dirpath, n), folder)] = f.read()
-    return out
-
-
 def test_every_epoch_is_a_pure_function_of_tables_seed_and_epoch(dataset, tmp_path):
     body = run_job(dataset, seed=5)
     run = os.path.join(dataset, "pairs", body["run"])
-    first = files(run)
+    first = tree(run)
     other = str(tmp_path / "copy")
     os.makedirs(other)
     for name in ("playlists.parquet", "cooc", "index", "_SUCCESS"):
         os.system(f"cp -r {os.path.join(dataset, name)} {other}/")
     body2 = run_job(other, beam_args=["--direct_num_workers", "2", "--direct_running_mode",
                                       "multi_threading"], seed=5)  # fmt: skip
-    second = files(os.path.join(other, "pairs", body2["run"]))
+    second = tree(os.path.join(other, "pairs", body2["run"]))
     parts = [k for k in first if k.endswith(".parquet")]
     assert parts and all(first[k] == second[k] for k in parts)
     co = [first[f"playlist_co/epoch={e:04d}/part-00000.parquet"] for e in range(4)]
@@ -313,8 +304,8 @@ def test_a_crashed_run_is_invisible_and_its_rerun_resumes(dataset, tmp_path, mon
     resumed = run_job(dataset, run_id="crashy")
     assert resumed["skipped_epochs"] == 4 and pairs.latest_run(dataset) == "crashy"
     a, b = (
-        files(os.path.join(dataset, "pairs", "clean")),
-        files(os.path.join(dataset, "pairs", "crashy")),
+        tree(os.path.join(dataset, "pairs", "clean")),
+        tree(os.path.join(dataset, "pairs", "crashy")),
     )
     assert {k: v for k, v in a.items() if k.endswith(".parquet")} == {
         k: v for k, v in b.items() if k.endswith(".parquet")}  # fmt: skip
