@@ -11,6 +11,7 @@ import time
 from importlib import metadata
 
 from duet import __version__
+from duet.errors import DuetError
 
 BEAM_COMMANDS = ("shards", "playlists", "cooccurrence", "embeddings", "splits", "pairs", "nightly")
 _STREAMS_DEFAULT = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
@@ -865,7 +866,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"duet {args.command}: unrecognized arguments: {' '.join(beam_args)}")
     if args.command in BEAM_COMMANDS:
         _configure_filesystems(beam_args)
-    return args.func(args, beam_args)
+    try:
+        return args.func(args, beam_args)
+    except DuetError as exc:
+        if os.environ.get("DUET_DEBUG"):
+            raise
+        print(f"duet {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _configure_filesystems(beam_args: list[str]) -> None:

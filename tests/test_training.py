@@ -2,7 +2,6 @@
 through the real data layer — locally and from a real S3 endpoint on loopback — with exact
 resume."""
 
-import io
 import math
 import os
 import shutil
@@ -11,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from duet.training import augment, data, losses
+from duet.training import augment, checkpoint, data, losses
 from duet.training.loop import TrainConfig, train
 from duet.training.store import ByteCache, Store
 
@@ -210,7 +209,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(dataset, s3, tmp_pat
     train(TrainConfig(out=str(tmp_path / "split"), resume=True, **common), FAST)
 
     def weights(blob: bytes) -> dict:
-        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)["model"]
+        return checkpoint.loads(blob, "test")["model"]
 
     resumed = weights((tmp_path / "split" / "checkpoint.pt").read_bytes())
     straight = weights(

@@ -8,7 +8,6 @@ with the same remaining samples and the same augmentation draws.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -20,7 +19,7 @@ from importlib import resources
 import fsspec
 import torch
 import yaml
-from duet.training import data, systems
+from duet.training import checkpoint, data, systems
 from duet.training.store import Store
 
 from duet.hashing import derive_seed
@@ -31,11 +30,11 @@ RECIPES = tuple(sorted(
 ))  # fmt: skip
 
 
-class _RecipeLoader(yaml.SafeLoader):
+class _SafeRecipeLoader(yaml.SafeLoader):
     """Safe YAML where ``1e-3`` is a number too (YAML 1.1 only reads ``1.0e-3`` as one)."""
 
 
-_RecipeLoader.add_implicit_resolver(
+_SafeRecipeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
@@ -43,7 +42,7 @@ _RecipeLoader.add_implicit_resolver(
 
 
 def _yaml(text: str):
-    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: no arbitrary objects
+    return yaml.load(text, Loader=_SafeRecipeLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def _preset(name: str) -> dict:
@@ -195,7 +194,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
         blob = _read(checkpoint_uri, cfg.endpoint_url)
         if blob is None:
             raise SystemExit(f"--resume: no checkpoint at {checkpoint_uri}")
-        saved = torch.load(io.BytesIO(blob), map_location=device, weights_only=False)
+        saved = checkpoint.loads(blob, checkpoint_uri, map_location=device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
@@ -212,11 +211,10 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     def save() -> None:
         if rank != 0:
             return
-        buffer = io.BytesIO()
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                    "recipe": {**recipe, "views": [v.__dict__ for v in recipe["views"]]},
-                    "dims": dims}, buffer)  # fmt: skip
-        _write(checkpoint_uri, buffer.getvalue(), cfg.endpoint_url)
+        blob = checkpoint.dumps({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "state": state, "dims": dims,
+                                 "recipe": {**recipe, "views": [v.__dict__ for v in recipe["views"]]}})  # fmt: skip
+        _write(checkpoint_uri, blob, cfg.endpoint_url)
         _write(metrics_uri, ("\n".join(lines) + "\n").encode(), cfg.endpoint_url)
 
     while state["epoch"] < epochs:
@@ -298,7 +296,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     return {**summary, "state": dict(state), "params": sum(p.numel() for p in model.parameters())}
 
 
-def embed(checkpoint: str, data_uri: str, output: str, endpoint_url: str | None = None,
+def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | None = None,
           device: str | None = None, batch: int = 32) -> int:  # fmt: skip
     """Track embeddings: the encoder's mean over non-overlapping windows of each track."""
     import numpy as np
@@ -306,9 +304,10 @@ def embed(checkpoint: str, data_uri: str, output: str, endpoint_url: str | None 
 
     from duet import schemas
 
-    saved = torch.load(
-        io.BytesIO(_read(checkpoint, endpoint_url)), map_location="cpu", weights_only=False
-    )
+    blob = _read(checkpoint_uri, endpoint_url)
+    if blob is None:
+        raise checkpoint.CheckpointError(f"{checkpoint_uri}: no such checkpoint")
+    saved = checkpoint.loads(blob, checkpoint_uri)
     recipe = {**saved["recipe"], "views": tuple(data.View(**v) for v in saved["recipe"]["views"])}
     model = systems.build(recipe, saved["dims"])
     model.load_state_dict(saved["model"])
