@@ -13,7 +13,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/duet
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY duet ./duet
 COPY schemas ./schemas
 COPY pipelines ./pipelines

@@ -68,7 +68,7 @@ def cmd_sample_catalog(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _parse_streams(spec: str):
-    from duet.pipelines.mel import resolve_profile
+    from duet.pipelines.audio.mel import resolve_profile
 
     rates, profiles = [], []
     for item in filter(None, (s.strip() for s in spec.split(","))):
@@ -122,10 +122,10 @@ def _print_shards_summary(body: dict, metrics: dict, wall: float) -> None:
 
 def cmd_shards(args: argparse.Namespace, beam_args: list[str]) -> int:
     from duet import publish
-    from duet.pipelines import beam as beam_util
-    from duet.pipelines import shards
-    from duet.pipelines.audio import AudioConfig
-    from duet.pipelines.manifest import read_manifest
+    from duet.pipelines import beam_io
+    from duet.pipelines.audio import job as shards
+    from duet.pipelines.audio.manifest import read_manifest
+    from duet.pipelines.audio.track import AudioConfig
     from duet.progress import Monitor
 
     rates, profiles = _parse_streams(args.streams)
@@ -136,8 +136,8 @@ def cmd_shards(args: argparse.Namespace, beam_args: list[str]) -> int:
     )  # fmt: skip
     num_shards = args.num_shards or shards.previous_num_shards(args.output)
     publish.clear_success(args.output)
-    pipeline = beam_util.make_pipeline(beam_args)
-    local = beam_util.is_local(pipeline.options)
+    pipeline = beam_io.make_pipeline(beam_args)
+    local = beam_io.is_local(pipeline.options)
     progress_dir = tempfile.mkdtemp(prefix="duet-progress-") if local else None
     job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config,
                            num_shards=num_shards, shard_bytes=_parse_size(args.shard_size),
@@ -229,8 +229,8 @@ def _run_timed(pipeline) -> tuple[object, float]:
 
 def cmd_playlists(args: argparse.Namespace, beam_args: list[str]) -> int:
     from duet import publish, schemas, storage
-    from duet.pipelines import beam as beam_util
-    from duet.pipelines import playlists
+    from duet.pipelines import beam_io
+    from duet.pipelines.playlists import job as playlists
 
     job = playlists.PlaylistsJob(
         inputs=tuple(args.input), format=args.format, output=args.output, tracks=args.tracks,
@@ -238,7 +238,7 @@ def cmd_playlists(args: argparse.Namespace, beam_args: list[str]) -> int:
     )  # fmt: skip
     for table in ("playlists.parquet", "track_meta.parquet"):
         publish.clear_success(storage.join(args.output, table))
-    pipeline = beam_util.make_pipeline(beam_args)
+    pipeline = beam_io.make_pipeline(beam_args)
     try:
         playlists.build(pipeline, job)
     except (FileNotFoundError, ValueError) as exc:
@@ -300,8 +300,8 @@ def _add_playlists(sub) -> None:
 
 def cmd_cooccurrence(args: argparse.Namespace, beam_args: list[str]) -> int:
     from duet import publish, storage
-    from duet.pipelines import beam as beam_util
-    from duet.pipelines import cooccurrence
+    from duet.pipelines import beam_io
+    from duet.pipelines.cooccurrence import job as cooccurrence
 
     if args.top_k < 1 or args.min_count < 1 or args.blocks < 1:
         raise SystemExit("duet cooccurrence: --top-k, --min-count and --blocks must be >= 1")
@@ -318,7 +318,7 @@ def cmd_cooccurrence(args: argparse.Namespace, beam_args: list[str]) -> int:
         max_group_tracks=args.max_group_tracks, threads=args.threads,
     )  # fmt: skip
     publish.clear_success(job.folder)
-    pipeline = beam_util.make_pipeline(beam_args)
+    pipeline = beam_io.make_pipeline(beam_args)
     cooccurrence.build(pipeline, job)
     _, wall = _run_timed(pipeline)
     body = publish.require_success(job.folder)
@@ -384,12 +384,12 @@ def _add_cooccurrence(sub) -> None:
 def _run_step(job, label: str, beam_args: list[str]) -> tuple[dict, float]:
     """Run a single-process trainer as one Beam step; returns its published sidecar."""
     from duet import publish
-    from duet.pipelines import beam as beam_util
-    from duet.pipelines import embeddings
+    from duet.pipelines import beam_io
+    from duet.pipelines.tables import common as embeddings
 
     publish.clear_success(job.folder)
-    pipeline = beam_util.make_pipeline(beam_args)
-    embeddings.build(pipeline, job.run, label)
+    pipeline = beam_io.make_pipeline(beam_args)
+    beam_io.one_step(pipeline, job.run, label)
     try:
         _, wall = _run_timed(pipeline)
     except (embeddings.EmbeddingInputError, FileNotFoundError) as exc:
@@ -412,7 +412,7 @@ def _splits_option(args: argparse.Namespace) -> dict:
 
 def cmd_embeddings(args: argparse.Namespace, beam_args: list[str]) -> int:
     from duet import storage
-    from duet.pipelines import cf, w2v
+    from duet.pipelines.tables import cf, w2v
 
     common = {"output": args.output, "seed": args.seed, "epochs": args.epochs,
               "deterministic": args.deterministic, **_splits_option(args)}  # fmt: skip
@@ -501,7 +501,7 @@ def _add_embeddings(sub) -> None:
 
 
 def cmd_splits(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from duet.pipelines import splits
+    from duet.pipelines.tables import splits
 
     job = splits.SplitsJob(track_meta=args.track_meta, output=args.output, seed=args.seed,
                            test=args.test, val=args.val, exclude=args.exclude)  # fmt: skip
@@ -544,12 +544,14 @@ def _parse_epochs(text: str) -> tuple[int, int]:
 
 
 def _pairs_job(args: argparse.Namespace):
-    from duet.pipelines import pairs
+    from duet.pipelines.pairs import job as pairs
+    from duet.pipelines.pairs.common import STRATEGIES
+    from duet.pipelines.pairs.sources import Inputs
 
     strategies = tuple(s for s in args.strategies.split(",") if s)
     if strategies == ("all",):
-        strategies = pairs.STRATEGIES
-    inputs = pairs.Inputs(data=args.data, playlists=args.playlists, topk=args.topk,
+        strategies = STRATEGIES
+    inputs = Inputs(data=args.data, playlists=args.playlists, topk=args.topk,
                           track_meta=args.track_meta, w2v=args.w2v, cf=args.cf,
                           genres=args.genres, splits=args.splits)  # fmt: skip
     return pairs.PairsJob(inputs=inputs, strategies=strategies, epochs=_parse_epochs(args.epochs),
@@ -583,14 +585,18 @@ def cmd_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from duet import publish, storage
-    from duet.pipelines import beam as beam_util
-    from duet.pipelines import pairs, pairs_verify
+    from duet.pipelines import beam_io
+    from duet.pipelines.pairs import job as pairs
+    from duet.pipelines.pairs import verify
+    from duet.pipelines.pairs.common import PairsInputError, check_strategies
+    from duet.pipelines.pairs.runs import latest_run
+    from duet.pipelines.pairs.sources import Inputs
 
     if args.verify:
         job = _pairs_job(args) if args.strategies else None
-        inputs = job.inputs if job else pairs.Inputs(args.data)
-        run = pairs.latest_run(args.data) if args.verify == "LATEST" else args.verify
-        report = pairs_verify.verify(args.data, run, inputs)
+        inputs = job.inputs if job else Inputs(args.data)
+        run = latest_run(args.data) if args.verify == "LATEST" else args.verify
+        report = verify.verify(args.data, run, inputs)
         bad = {(s, e): p for s, epochs in report.items() for e, p in epochs.items() if p}
         checked = sum(len(e) for e in report.values())
         for (strategy, epoch), problems in sorted(bad.items()):
@@ -601,17 +607,17 @@ def cmd_pairs(args: argparse.Namespace, beam_args: list[str]) -> int:
     if not args.strategies:
         raise SystemExit("duet pairs: --strategies is required (or --verify RUN)")
     job = _pairs_job(args)
-    if beam_util.is_local(PipelineOptions(beam_args)) and not any(
+    if beam_io.is_local(PipelineOptions(beam_args)) and not any(
             a.startswith("--direct_num_workers") for a in beam_args):  # fmt: skip
         # epochs are independent and the kernels release the GIL: one thread per core
         beam_args = [*beam_args, "--direct_num_workers", str(os.cpu_count() or 1),
                      "--direct_running_mode", "multi_threading"]  # fmt: skip
     try:
-        pairs.check_strategies(job.strategies)
-        pipeline = beam_util.make_pipeline(beam_args)
+        check_strategies(job.strategies)
+        pipeline = beam_io.make_pipeline(beam_args)
         pairs.build(pipeline, job, published=time.time())
         _, wall = _run_timed(pipeline)
-    except pairs.PairsInputError as exc:
+    except PairsInputError as exc:
         raise SystemExit(f"duet pairs: {str(exc).splitlines()[0]}") from exc
     body = publish.require_success(job.run_dir)
     print(f"run {job.run}: {len(job.strategies)} strategies x epochs {job.epochs[0]}..{job.epochs[1] - 1}"
@@ -654,17 +660,18 @@ def _add_pairs(sub) -> None:
 
 def cmd_nightly(args: argparse.Namespace, beam_args: list[str]) -> int:
     from duet import nightly
-    from duet.pipelines import pairs
+    from duet.pipelines.pairs.common import check_strategies
+    from duet.pipelines.pairs.runs import latest_run
 
     strategies = tuple(s for s in args.strategies.split(",") if s)
-    pairs.check_strategies(strategies)
+    check_strategies(strategies)
     _parse_epochs(args.epochs)
     stages = nightly.plan(args.output, strategies, args.epochs, args.seed, inputs=tuple(args.input or ()),
                           fmt=args.format, tracks=args.tracks, keep=args.keep, cf_model=args.cf_model)  # fmt: skip
     done = nightly.run(stages, args.output, beam_args, invoke=main)
     print(f"[nightly] {sum(v == 'ran' for v in done.values())} stage(s) ran, "
           f"{sum(v == 'skipped' for v in done.values())} skipped; LATEST -> "
-          f"{pairs.latest_run(args.output)}")  # fmt: skip
+          f"{latest_run(args.output)}")  # fmt: skip
     return 0
 
 

@@ -55,7 +55,7 @@ def track_key(track_id: str) -> int:
     """64-bit key of an id for the co-occurrence job: FNV-1a of its UTF-8 bytes, then mix64.
 
     Cheap enough to compute for every playlist entry in compiled code
-    (:func:`duet.pipelines.cooc_kernels.hash_strings` computes the same value).
+    (:func:`duet.pipelines.csr.hash_strings` computes the same value).
     """
     h = FNV_OFFSET
     for byte in track_id.encode("utf-8"):

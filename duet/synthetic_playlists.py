@@ -61,7 +61,7 @@ def playlists_table(n_playlists: int, seed: int = 0, rows_per_chunk: int = 50_00
     """A playlists table (schema ``PLAYLISTS``) with MPD statistics and string track ids,
     in chunks of ``rows_per_chunk`` playlists (one chunk's strings stay under 2 GiB)."""
     from duet import schemas
-    from duet.pipelines.cooc_kernels import dedupe_rows
+    from duet.pipelines.csr import dedupe_rows
 
     indptr, indices = draw(n_playlists, seed)
     indptr, indices, _ = dedupe_rows(indptr, indices, POOL)

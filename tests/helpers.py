@@ -7,12 +7,12 @@ import struct
 
 import numpy as np
 import pyarrow as pa
-from duet.pipelines import shards
-from duet.pipelines.audio import AudioConfig
-from duet.pipelines.beam import make_pipeline
-from duet.pipelines.mel import presets
 
 from duet import publish, schemas
+from duet.pipelines.audio import job as shards
+from duet.pipelines.audio.mel import presets
+from duet.pipelines.audio.track import AudioConfig
+from duet.pipelines.beam_io import make_pipeline
 
 FAST_CONFIG = AudioConfig(profiles=(presets()["alonso"], presets()["ferraro"]), max_duration=60.0)
 

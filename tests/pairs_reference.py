@@ -2,7 +2,7 @@
 lists and a ``set`` of available tracks, exactly as Alonso-Jiménez et al. describe them.
 
 They replay the job's random draws (the visiting order and the Fisher-Yates draws documented in
-``duet.pipelines.pair_kernels``), so their output must equal the job's pair for pair; with
+``duet.pipelines.pairs.kernels``), so their output must equal the job's pair for pair; with
 ``random`` draws instead they are the naive baseline of the benchmark.
 """
 
@@ -16,7 +16,7 @@ def uniform(seed: int, x: int) -> float:
 
 
 def _shuffled(tracks: list[str], seed: int, base: int) -> list[str]:
-    """Fisher-Yates with the job's draws (``duet.pipelines.pair_kernels``)."""
+    """Fisher-Yates with the job's draws (``duet.pipelines.pairs.kernels``)."""
     tracks = list(tracks)
     for i in range(len(tracks) - 1, 0, -1):
         j = min(int(uniform(seed, base + i) * (i + 1)), i)

@@ -5,7 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from duet.pipelines.audio import (
+
+from duet.pipelines.audio.decode import AudioError, Decoded
+from duet.pipelines.audio.mel import log_mel, presets
+from duet.pipelines.audio.track import (
     AudioConfig,
     centred_excerpt,
     process_decoded,
@@ -13,8 +16,6 @@ from duet.pipelines.audio import (
     sidecar_bytes,
     to_int16,
 )
-from duet.pipelines.decode import AudioError, Decoded
-from duet.pipelines.mel import log_mel, presets
 
 ALONSO = presets()["alonso"]
 

@@ -10,14 +10,14 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 import pytest
-from duet.pipelines import cooc_kernels as kernels
-from duet.pipelines import cooccurrence as cooc
-from duet.pipelines.beam import make_pipeline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from duet import publish, schemas
 from duet.hashing import tie_key, track_key
+from duet.pipelines import csr
+from duet.pipelines.beam_io import make_pipeline
+from duet.pipelines.cooccurrence import job as cooc
 from tests import cooc_reference as ref
 
 TRACKS = [f"t{i}" for i in range(12)] + ["ü-ñ", "a/../b", "x" * 300]
@@ -94,10 +94,8 @@ def test_ties_are_broken_by_the_documented_seeded_rule():
 
 def test_compiled_key_equals_the_documented_python_key():
     ids = pa.array(["", "a", "spotify:track:4uLU6hMCjMI75M1A2tKUQC", "ü-ñ", "x" * 5000])
-    assert kernels.string_keys(ids).tolist() == [track_key(s) for s in ids.to_pylist()]
-    assert kernels.string_keys(ids.slice(2, 2)).tolist() == [
-        track_key(s) for s in ids.to_pylist()[2:4]
-    ]
+    assert csr.string_keys(ids).tolist() == [track_key(s) for s in ids.to_pylist()]
+    assert csr.string_keys(ids.slice(2, 2)).tolist() == [track_key(s) for s in ids.to_pylist()[2:4]]
 
 
 def test_encode_counts_repeats_invalid_ids_and_skipped_playlists():

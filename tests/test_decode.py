@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import soundfile
-from duet.pipelines.decode import AudioError, decode_file, decode_uri
+
+from duet.pipelines.audio.decode import AudioError, decode_file, decode_uri
 
 CODECS = ["mp3", "flac", "ogg", "wav", "m4a"]
 

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pytest
-from duet.pipelines import cf, w2v
-from duet.pipelines.embeddings import EmbeddingInputError
 
 from duet import publish, schemas
 from duet.cli import main
+from duet.pipelines.tables import cf, w2v
+from duet.pipelines.tables.common import EmbeddingInputError
 from tests.planted import (
     planted_playlists,
     popularity_recall_at_10,

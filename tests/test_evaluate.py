@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
-from duet.training import evaluate
 
 from duet import schemas
 from duet.cli import main
+from duet.training import evaluate
 from tests.planted import write_playlists, write_track_meta
 
 

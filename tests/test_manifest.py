@@ -5,7 +5,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from duet.pipelines.manifest import read_manifest, track_id_problem
+
+from duet.pipelines.audio.manifest import read_manifest, track_id_problem
 
 
 def test_parquet_manifest_resolves_relative_uris_against_its_folder(tmp_path):

@@ -3,8 +3,9 @@
 import librosa
 import numpy as np
 import pytest
-from duet.pipelines import mel
-from duet.pipelines.mel import MelProfile, log_mel, log_mels, presets, resolve_profile
+
+from duet.pipelines.audio import mel
+from duet.pipelines.audio.mel import MelProfile, log_mel, log_mels, presets, resolve_profile
 
 
 @pytest.fixture(scope="module")

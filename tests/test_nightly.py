@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 import yaml
-from duet.pipelines import pairs
 
 from duet import nightly
 from duet.cli import build_parser, main
+from duet.pipelines.pairs import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEDULE = os.path.join(ROOT, "docker", "schedule")
@@ -49,11 +49,11 @@ def test_second_night_without_new_playlists_skips_every_table(raw, tmp_path, cap
     out = str(tmp_path / "data")
     first = nightly_run(raw, out, capsys)
     assert first == dict.fromkeys(("playlists", "cooccurrence", "w2v", "pairs"), "ran")
-    run = pairs.latest_run(out)
+    run = runs.latest_run(out)
     second = nightly_run(raw, out, capsys)
     assert second == {"playlists": "skipped", "cooccurrence": "skipped", "w2v": "skipped",
                       "pairs": "ran"}  # fmt: skip
-    assert pairs.latest_run(out) == run
+    assert runs.latest_run(out) == run
     body = json.loads(read(os.path.join(out, "pairs", run, "_SUCCESS")))
     assert body["skipped_epochs"] == 6
 
@@ -61,7 +61,7 @@ def test_second_night_without_new_playlists_skips_every_table(raw, tmp_path, cap
 def test_new_playlists_regenerate_tables_and_publish_a_new_run(raw, tmp_path, capsys):
     out = str(tmp_path / "data")
     nightly_run(raw, out, capsys)
-    before = pairs.latest_run(out)
+    before = runs.latest_run(out)
     slice_file = sorted(os.listdir(raw))[0]
     data = json.loads(read(os.path.join(raw, slice_file)))
     for playlist in data["playlists"]:
@@ -70,7 +70,7 @@ def test_new_playlists_regenerate_tables_and_publish_a_new_run(raw, tmp_path, ca
     with open(os.path.join(raw, "mpd.slice.100000-100999.json"), "w") as f:
         json.dump(data, f)
     nightly_run(raw, out, capsys)
-    after = pairs.latest_run(out)
+    after = runs.latest_run(out)
     assert after != before
     counts = json.loads(read(os.path.join(out, "playlists.parquet", "_SUCCESS")))["counts"]
     assert counts["playlists"] > 0
@@ -97,18 +97,18 @@ def test_a_crashed_night_resumes_at_the_failed_stage(raw, tmp_path, capsys):
 def test_a_reader_keeps_the_previous_run_until_the_new_one_is_complete(raw, tmp_path, capsys):
     out = str(tmp_path / "data")
     nightly_run(raw, out, capsys)
-    run = pairs.latest_run(out)
+    run = runs.latest_run(out)
     stages = nightly.plan(out, ("playlist_co",), "0:3", 2, inputs=(raw,))
 
     def crash_in_pairs(argv):
         if argv[0] == "pairs":
-            assert pairs.latest_run(out) == run  # still the old, complete run
+            assert runs.latest_run(out) == run  # still the old, complete run
             raise RuntimeError("killed")
         return main(argv)
 
     with pytest.raises(RuntimeError, match="killed"):
         nightly.run(stages, out, [], invoke=crash_in_pairs)
-    assert pairs.latest_run(out) == run
+    assert runs.latest_run(out) == run
 
 
 # ---------------------------------------------------------------- schedule examples

@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from duet.pipelines import pairs
 
 from duet import publish
 from duet.cli import main
+from duet.pipelines.pairs import job as pairs_job
+from duet.pipelines.pairs import runs, strategies
 from tests.helpers import crash_on_call, run_shards, tree
 from tests.planted import planted_playlists, write_playlists
 from tests.test_pairs import write_index, write_topk
@@ -171,15 +172,15 @@ def test_pairs_on_s3_match_a_local_run_and_survive_a_crash(s3, tables, tmp_path,
     ]
     assert main(["pairs", "--data", local, *argv]) == 0
 
-    real = pairs.make_epoch
-    monkeypatch.setattr(pairs, "make_epoch", crash_on_call(real, 4))
+    real = strategies.make_epoch
+    monkeypatch.setattr(pairs_job, "make_epoch", crash_on_call(real, 4))
     with pytest.raises(RuntimeError, match="worker killed"):
         main(["pairs", "--data", remote, *argv, "--direct_num_workers", "1", *s3.args])
     visible = s3.keys("pairs-data/pairs")
     assert "LATEST" not in visible and "nightly-1/_SUCCESS" not in visible
-    monkeypatch.setattr(pairs, "make_epoch", real)
+    monkeypatch.setattr(pairs_job, "make_epoch", real)
     assert main(["pairs", "--data", remote, *argv, *s3.args]) == 0
-    assert pairs.latest_run(remote) == "nightly-1"
+    assert runs.latest_run(remote) == "nightly-1"
     local_pairs, remote_pairs = (
         tree(os.path.join(local, "pairs")),
         s3.tree("pairs-data/pairs"),

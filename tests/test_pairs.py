@@ -6,13 +6,15 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
-from duet.pipelines import pairs, pairs_verify
-from duet.pipelines.beam import make_pipeline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from duet import publish, schemas
 from duet.cli import main
+from duet.pipelines.beam_io import make_pipeline
+from duet.pipelines.pairs import common, runs, strategies, verify
+from duet.pipelines.pairs import job as pairs_job
+from duet.pipelines.pairs.sources import Inputs, Sources
 from tests import pairs_reference as ref
 from tests.helpers import crash_on_call, tree
 from tests.planted import write_playlists, write_splits, write_track_meta
@@ -46,7 +48,7 @@ def write_topk(root: str, topk: dict[str, list[str]]) -> str:
 
 
 def rng_for(seed: int, epoch: int, strategy: str) -> tuple[np.random.Generator, int]:
-    s = pairs.epoch_seed(seed, epoch, strategy)
+    s = strategies.epoch_seed(seed, epoch, strategy)
     return np.random.Generator(np.random.PCG64(s)), s
 
 
@@ -76,9 +78,7 @@ def test_playlist_co_equals_the_reference(tmp_path_factory, lists, drop, seed, e
     tracks = sorted({t for p in lists for t in p})
     with_audio(root, [t for t in tracks if t not in drop])
     write_playlists(root, lists)
-    table, stats = pairs.make_epoch(
-        pairs.Sources(pairs.Inputs(root), ()), "playlist_co", seed, epoch
-    )
+    table, stats = strategies.make_epoch(Sources(Inputs(root), ()), "playlist_co", seed, epoch)
     rng, s = rng_for(seed, epoch, "playlist_co")
     order = rng.permutation(len(lists)).tolist()
     expected = ref.playlist_co(lists, order, set(tracks) - drop, s)
@@ -101,7 +101,7 @@ def test_playlist_tco_equals_the_reference(tmp_path_factory, data, seed, epoch):
     write_topk(root, topk)
     ids = sorted({t for t in topk} | {n for ns in topk.values() for n in ns})
     with_audio(root, [t for t in ids if t not in drop])
-    table, _ = pairs.make_epoch(pairs.Sources(pairs.Inputs(root), ()), "playlist_tco", seed, epoch)
+    table, _ = strategies.make_epoch(Sources(Inputs(root), ()), "playlist_tco", seed, epoch)
     rng, s = rng_for(seed, epoch, "playlist_tco")
     order = [ids[i] for i in rng.permutation(len(ids))]
     index_of = {t: i for i, t in enumerate(ids)}
@@ -121,7 +121,7 @@ def test_artist_co_equals_the_reference_without_the_one_pair_limit(tmp_path_fact
     schemas.write_table(schemas.from_rows(rows_, schemas.TRACK_META),
                         os.path.join(root, "track_meta.parquet", "part-00000.parquet"),
                         schemas.TRACK_META)  # fmt: skip
-    table, _ = pairs.make_epoch(pairs.Sources(pairs.Inputs(root), ()), "artist_co", seed, 0)
+    table, _ = strategies.make_epoch(Sources(Inputs(root), ()), "artist_co", seed, 0)
     names = sorted({a for a_s in artists.values() for a in a_s})
     groups = [sorted({t for t, a_s in artists.items() if name in a_s}) for name in names]
     rng, s = rng_for(seed, 0, "artist_co")
@@ -134,9 +134,7 @@ def test_artist_co_pairs_a_track_once_per_artist_it_has(tmp_path):
     rows_ = [{"track_id": t, "artist_ids": a, "genres": []} for t, a in meta.items()]
     schemas.write_table(schemas.from_rows(rows_, schemas.TRACK_META),
                         str(tmp_path / "track_meta.parquet" / "part-00000.parquet"), schemas.TRACK_META)  # fmt: skip
-    table, stats = pairs.make_epoch(
-        pairs.Sources(pairs.Inputs(str(tmp_path)), ()), "artist_co", 0, 0
-    )
+    table, stats = strategies.make_epoch(Sources(Inputs(str(tmp_path)), ()), "artist_co", 0, 0)
     assert sorted(tuple(sorted(p)) for p in rows(table)) == [("x", "y"), ("x", "z")]
     assert stats["tracks_covered"] == 3
 
@@ -148,11 +146,11 @@ def test_artist_co_pairs_a_track_once_per_artist_it_has(tmp_path):
 @given(lengths=st.lists(st.integers(0, 3000), min_size=1, max_size=40), seed=st.integers(0, 9))
 def test_crops_lie_inside_the_track_and_keep_their_geometry(lengths, seed):
     for strategy in ("self", "self_mel", "adjacent", "random_segment", "cpc"):
-        crop = pairs.Crop(
-            pairs.CROPS[strategy].stream, 188, gap=31 if strategy == "adjacent" else 0
+        crop = common.Crop(
+            common.CROPS[strategy].stream, 188, gap=31 if strategy == "adjacent" else 0
         )
         total = np.array(lengths)
-        usable, a, b = pairs.crop_offsets(total, crop, strategy, np.random.default_rng(seed))
+        usable, a, b = strategies.crop_offsets(total, crop, strategy, np.random.default_rng(seed))
         n = total[usable]
         assert (a >= 0).all() and (a + crop.length <= n).all()
         if b is not None:
@@ -164,9 +162,9 @@ def test_crops_lie_inside_the_track_and_keep_their_geometry(lengths, seed):
 
 
 def test_random_segment_draws_every_non_overlapping_start_uniformly():
-    crop = pairs.Crop("mel-choi", 3)
+    crop = common.Crop("mel-choi", 3)
     total = np.full(60_000, 10)  # starts 0..7; anchor at 0 leaves 3..7 for the positive
-    _, a, b = pairs.crop_offsets(total, crop, "random_segment", np.random.default_rng(0))
+    _, a, b = strategies.crop_offsets(total, crop, "random_segment", np.random.default_rng(0))
     for start in range(8):
         allowed = [s for s in range(8) if abs(s - start) >= 3]
         seen = np.bincount(b[a == start], minlength=8)
@@ -176,8 +174,10 @@ def test_random_segment_draws_every_non_overlapping_start_uniformly():
 
 
 def test_adjacent_swaps_order_about_half_the_time():
-    crop = pairs.CROPS["adjacent"]
-    _, a, b = pairs.crop_offsets(np.full(10_000, 2000), crop, "adjacent", np.random.default_rng(1))
+    crop = common.CROPS["adjacent"]
+    _, a, b = strategies.crop_offsets(
+        np.full(10_000, 2000), crop, "adjacent", np.random.default_rng(1)
+    )
     assert 0.47 < (a > b).mean() < 0.53
 
 
@@ -185,14 +185,14 @@ def test_too_short_tracks_are_counted_not_dropped_silently(tmp_path):
     write_index(str(tmp_path), {
         "long": {"wav-22050": 100_000, "mel-choi": 2_000}, "short": {"wav-22050": 50_000, "mel-choi": 300},
     })  # fmt: skip
-    sources = pairs.Sources(pairs.Inputs(str(tmp_path)), ())
+    sources = Sources(Inputs(str(tmp_path)), ())
     expectations = {"self": 1, "adjacent": 1, "random_segment": 1, "cpc": 1}
     for strategy, too_short in expectations.items():
-        table, stats = pairs.make_epoch(sources, strategy, 0, 0)
+        table, stats = strategies.make_epoch(sources, strategy, 0, 0)
         assert stats["too_short"] == too_short and table.column("anchor_id").to_pylist() == ["long"]
         assert stats["eligible"] == 2 and stats["unpaired"] == 1
-    with pytest.raises(pairs.PairsInputError, match="no stream 'mel-alonso'"):
-        pairs.make_epoch(sources, "self_mel", 0, 0)
+    with pytest.raises(common.PairsInputError, match="no stream 'mel-alonso'"):
+        strategies.make_epoch(sources, "self_mel", 0, 0)
 
 
 # ---------------------------------------------------------------- lookups and splits
@@ -210,13 +210,13 @@ def test_lookup_strategies_list_each_track_with_its_tables_once(tmp_path):
         pa.array(np.full(20, -1, np.int32)), 10), "n_genres": pa.array([1, 0], pa.int8())})  # fmt: skip
     schemas.write_table(genres, os.path.join(root, "emb", "genre_w2v", "track_genres.parquet"),
                         schemas.TRACK_GENRES)  # fmt: skip
-    sources = pairs.Sources(pairs.Inputs(root), ())
-    w2v, stats = pairs.make_epoch(sources, "w2v", 0, 0)
+    sources = Sources(Inputs(root), ())
+    w2v, stats = strategies.make_epoch(sources, "w2v", 0, 0)
     assert sorted(w2v.column("anchor_id").to_pylist()) == ["a", "b", "c"]  # zz has no audio
     assert w2v.column("positive_id").null_count == 3 and stats["unpaired"] == 1
-    multimodal, _ = pairs.make_epoch(sources, "multimodal", 0, 0)
+    multimodal, _ = strategies.make_epoch(sources, "multimodal", 0, 0)
     assert multimodal.column("anchor_id").to_pylist() == ["a"]
-    orders = {tuple(pairs.make_epoch(sources, "cf", 0, e)[0].column("anchor_id").to_pylist())
+    orders = {tuple(strategies.make_epoch(sources, "cf", 0, e)[0].column("anchor_id").to_pylist())
               for e in range(6)}  # fmt: skip
     assert len(orders) > 1
 
@@ -226,9 +226,7 @@ def test_split_keeps_only_its_tracks(tmp_path):
     lists = [[f"t{i}", f"t{i + 1}", f"t{i + 2}"] for i in range(0, 30, 3)]
     write_playlists(root, lists)
     write_splits(root, {f"t{i}": "train" if i % 4 else "test" for i in range(30)})
-    table, stats = pairs.make_epoch(
-        pairs.Sources(pairs.Inputs(root), ("train",)), "playlist_co", 0, 0
-    )
+    table, stats = strategies.make_epoch(Sources(Inputs(root), ("train",)), "playlist_co", 0, 0)
     used = {t for pair in rows(table) for t in pair}
     assert used and all(int(t[1:]) % 4 for t in used)
     assert stats["eligible"] == sum(1 for i in range(30) if i % 4)
@@ -251,10 +249,10 @@ def dataset(tmp_path):
 
 
 def run_job(root: str, beam_args=(), **kw) -> dict:
-    job = pairs.PairsJob(pairs.Inputs(root), kw.pop("strategies", ("playlist_co", "playlist_tco",
+    job = pairs_job.PairsJob(Inputs(root), kw.pop("strategies", ("playlist_co", "playlist_tco",
                          "self", "adjacent")), kw.pop("epochs", (0, 4)), **kw)  # fmt: skip
     pipeline = make_pipeline(list(beam_args))
-    pairs.build(pipeline, job, published=kw.get("seed", 0))
+    pairs_job.build(pipeline, job, published=kw.get("seed", 0))
     pipeline.run().wait_until_finish()
     return publish.require_success(job.run_dir)
 
@@ -287,22 +285,22 @@ def test_a_published_run_passes_verify_and_a_tampered_one_fails(dataset, capsys)
     anchors = table.column("anchor_id").to_pylist()
     swapped = table.set_column(3, "positive_id", pa.array(anchors[1:] + anchors[:1]))
     schemas.write_table(swapped, part, schemas.PAIRS)
-    report = pairs_verify.verify(dataset, body["run"])
+    report = verify.verify(dataset, body["run"])
     assert any("top 10" in p or "more than one pair" in p for p in report["playlist_tco"]["0001"])
     assert main(["pairs", "--data", dataset, "--verify", body["run"]]) == 1
 
 
 def test_a_crashed_run_is_invisible_and_its_rerun_resumes(dataset, tmp_path, monkeypatch):
     clean = run_job(dataset, run_id="clean")
-    real = pairs.make_epoch
-    monkeypatch.setattr(pairs, "make_epoch", crash_on_call(real, 5))
+    real = strategies.make_epoch
+    monkeypatch.setattr(pairs_job, "make_epoch", crash_on_call(real, 5))
     with pytest.raises(RuntimeError, match="worker killed"):
         run_job(dataset, run_id="crashy")
     assert publish.read_success(os.path.join(dataset, "pairs", "crashy")) is None
-    assert pairs.latest_run(dataset) == "clean"
-    monkeypatch.setattr(pairs, "make_epoch", real)
+    assert runs.latest_run(dataset) == "clean"
+    monkeypatch.setattr(pairs_job, "make_epoch", real)
     resumed = run_job(dataset, run_id="crashy")
-    assert resumed["skipped_epochs"] == 4 and pairs.latest_run(dataset) == "crashy"
+    assert resumed["skipped_epochs"] == 4 and runs.latest_run(dataset) == "crashy"
     a, b = (
         tree(os.path.join(dataset, "pairs", "clean")),
         tree(os.path.join(dataset, "pairs", "crashy")),
@@ -315,8 +313,8 @@ def test_a_crashed_run_is_invisible_and_its_rerun_resumes(dataset, tmp_path, mon
 def test_keep_prunes_old_runs_but_never_the_latest(dataset):
     for run in ("r1", "r2", "r3"):
         run_job(dataset, run_id=run, epochs=(0, 1), keep=2)
-    left = sorted(r for r, _ in pairs.runs(os.path.join(dataset, "pairs")))
-    assert left == ["r2", "r3"] and pairs.latest_run(dataset) == "r3"
+    left = sorted(r for r, _ in runs.runs(os.path.join(dataset, "pairs")))
+    assert left == ["r2", "r3"] and runs.latest_run(dataset) == "r3"
     assert not os.path.exists(os.path.join(dataset, "pairs", "r1", "playlist_co"))
 
 
@@ -325,7 +323,7 @@ def test_cli_prints_statistics_per_strategy(dataset, capsys):
                  "--seed", "3"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "playlist_co" in out and "coverage" in out and "LATEST ->" in out
-    body = publish.require_success(os.path.join(dataset, "pairs", pairs.latest_run(dataset)))
+    body = publish.require_success(os.path.join(dataset, "pairs", runs.latest_run(dataset)))
     assert set(body["stats"]["cpc"]) == {"0000", "0001"}
     assert body["stats"]["cpc"]["0000"]["too_short"] > 0
 

@@ -11,10 +11,10 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from duet.pipelines import playlists as pl
-from duet.pipelines.beam import make_pipeline
 
 from duet import publish, schemas
+from duet.pipelines.beam_io import make_pipeline
+from duet.pipelines.playlists import job as pl
 
 
 def mpd_slice(playlists: list[dict]) -> dict:

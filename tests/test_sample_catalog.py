@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 import pytest
-from duet.pipelines.decode import decode_file
 
 from duet import schemas
+from duet.pipelines.audio.decode import decode_file
 from duet.sample_catalog import generate, plan_playlists, plan_tracks
 from tests.helpers import tree
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from duet.pipelines import splits
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
 from duet import publish, schemas
 from duet.cli import main
+from duet.pipelines.tables import splits
 from tests.planted import write_track_meta
 
 GENRES = [f"g{i}" for i in range(12)]

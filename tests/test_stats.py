@@ -1,9 +1,10 @@
 """Band statistics merge exactly like statistics over the concatenated frames."""
 
 import numpy as np
-from duet.pipelines.stats import BandStats, merge_in_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from duet.pipelines.audio.stats import BandStats, merge_in_order
 
 
 @settings(max_examples=50, deadline=None)

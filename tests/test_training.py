@@ -10,12 +10,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from duet.training import augment, checkpoint, data, losses
-from duet.training.loop import TrainConfig, train
-from duet.training.store import ByteCache, Store
 
 from duet import schemas
 from duet.cli import main
+from duet.training import augment, checkpoint, data, losses
+from duet.training.loop import TrainConfig, train
+from duet.training.store import ByteCache, Store
 from tests.test_object_storage import BUCKET, s3  # noqa: F401  (the moto fixture)
 
 STRATEGIES = "playlist_co,playlist_tco,artist_co,w2v,self,self_mel"
@@ -284,9 +284,8 @@ def test_multi_level_choi_sums_five_infonce_losses_and_embeds_640_d():
 
 @pytest.fixture(scope="module")
 def choi_dataset(catalog, tmp_path_factory):
-    from duet.pipelines.audio import AudioConfig
-    from duet.pipelines.mel import presets
-
+    from duet.pipelines.audio.mel import presets
+    from duet.pipelines.audio.track import AudioConfig
     from tests.helpers import run_shards
 
     root = str(tmp_path_factory.mktemp("choi") / "data")
@@ -371,7 +370,7 @@ def test_ferraro_loss_sums_the_three_symmetric_pairs():
 
 
 def test_device_mel_equals_the_shards_mel():
-    from duet.pipelines.mel import log_mel, presets
+    from duet.pipelines.audio.mel import log_mel, presets
     from duet.training.features import LogMel
 
     rng = np.random.default_rng(0)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import torch
-from duet.training.store import Store
 
 from duet import schemas
 from duet.hashing import derive_seed
+from duet.training.store import Store
 
 log = logging.getLogger(__name__)
 

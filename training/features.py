@@ -4,8 +4,9 @@ so features computed after waveform augmentation match the shards' mel (tested).
 from __future__ import annotations
 
 import torch
-from duet.pipelines.mel import MelProfile, _window, mel_filterbank, presets
 from torch import nn
+
+from duet.pipelines.audio.mel import MelProfile, _window, mel_filterbank, presets
 
 
 class LogMel(nn.Module):

@@ -19,10 +19,10 @@ from importlib import resources
 import fsspec
 import torch
 import yaml
-from duet.training import checkpoint, data, systems
-from duet.training.store import Store
 
 from duet.hashing import derive_seed
+from duet.training import checkpoint, data, systems
+from duet.training.store import Store
 
 RECIPES = tuple(sorted(
     p.name.removesuffix(".yaml") for p in resources.files("duet.training").joinpath("recipes").iterdir()

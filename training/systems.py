@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from duet.training import augment, losses, models
 from torch import nn
+
+from duet.training import augment, losses, models
 
 
 class Contrastive(nn.Module):
@@ -168,7 +169,7 @@ class PEMR(nn.Module):
 
     def __init__(self, recipe: dict):
         super().__init__()
-        from duet.pipelines.mel import MelProfile
+        from duet.pipelines.audio.mel import MelProfile
         from duet.training.features import LogMel
 
         self.mel = LogMel(MelProfile(name="pemr", **recipe["mel"]))

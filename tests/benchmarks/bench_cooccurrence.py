@@ -25,10 +25,11 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import scipy.sparse as sp
-from duet.pipelines import cooc_kernels as kernels
-from duet.pipelines import cooccurrence as cooc
 
 from duet import schemas
+from duet.pipelines import csr
+from duet.pipelines.cooccurrence import job as cooc
+from duet.pipelines.cooccurrence import kernels
 from duet.synthetic_playlists import playlists_table
 from tests import cooc_reference as ref
 
@@ -81,7 +82,7 @@ def timed(fn, *args, **kwargs):
 
 
 def job_in_process(source: str, output: str) -> None:
-    from duet.pipelines.beam import make_pipeline
+    from duet.pipelines.beam_io import make_pipeline
 
     pipeline = make_pipeline([])
     cooc.build(pipeline, cooc.CoocJob(source=source, output=output))
@@ -98,7 +99,7 @@ def matrix(path: str) -> sp.csr_matrix:
 
 def kernel_topk(b: sp.csr_matrix, k: int) -> np.ndarray:
     indptr, indices = b.indptr.astype(np.int64), b.indices.astype(np.int32)
-    t_ptr, t_rows = kernels.transpose(indptr, indices, b.shape[1])
+    t_ptr, t_rows = csr.transpose(indptr, indices, b.shape[1])
     keys = np.arange(b.shape[1], dtype=np.uint64)
     anchors = np.arange(b.shape[1], dtype=np.int32)
     _, counts = kernels.topk(anchors, indptr, indices, t_ptr, t_rows, keys, kernels.tie_seed(0), k, 1,

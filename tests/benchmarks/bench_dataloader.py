@@ -32,11 +32,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pyarrow as pa
 import torch
-from duet.training import data
-from duet.training.store import Store
 
 from duet import publish, schemas
 from duet.sample_catalog import generate
+from duet.training import data
+from duet.training.store import Store
 from tests.helpers import run_shards
 
 MEL = data.View("a", stream="mel-alonso", length=256, profile="alonso")

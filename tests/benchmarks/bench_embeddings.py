@@ -14,8 +14,8 @@ import tempfile
 import time
 
 import pyarrow.parquet as pq
-from duet.pipelines import cf, w2v
 
+from duet.pipelines.tables import cf, w2v
 from tests.benchmarks.bench_cooccurrence import playlists_file
 
 

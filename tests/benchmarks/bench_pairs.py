@@ -20,11 +20,12 @@ import time
 
 import numpy as np
 import pyarrow.parquet as pq
-from duet.pipelines import cooccurrence as cooc
-from duet.pipelines import pairs
-from duet.pipelines.beam import make_pipeline
 
 from duet import schemas
+from duet.pipelines.beam_io import make_pipeline
+from duet.pipelines.cooccurrence import job as cooc
+from duet.pipelines.pairs import strategies
+from duet.pipelines.pairs.sources import Inputs, Sources
 from tests.benchmarks.bench_cooccurrence import playlists_file, run_cli
 
 
@@ -101,7 +102,7 @@ def run(subset_tracks: int = 100_000, full: int = 1_000_000, epochs: int = 50,
     source = subset_with_tracks(cache, subset_tracks)
     out = os.path.join(cache, f"pairs-subset-{subset_tracks}")
     topk = topk_table(source, out)
-    sources = pairs.Sources(pairs.Inputs(out, playlists=source, topk=topk), ())
+    sources = Sources(Inputs(out, playlists=source, topk=topk), ())
     sources.playlists, sources.topk  # noqa: B018  (load once, outside the timings)
     lists = schemas.read_table(source, schemas.PLAYLISTS).column("track_ids").to_pylist()
     table = schemas.read_table(topk, schemas.TOPK)
@@ -112,12 +113,14 @@ def run(subset_tracks: int = 100_000, full: int = 1_000_000, epochs: int = 50,
     tracks = sorted({t for p in lists for t in p})
     r["subset_playlists"], r["subset_tracks"] = len(lists), len(tracks)
     for strategy in ("playlist_co", "playlist_tco"):  # compile / load the kernels untimed
-        pairs.make_epoch(sources, strategy, 0, 999)
+        strategies.make_epoch(sources, strategy, 0, 999)
     for name, naive in (("co", lambda e: naive_co(lists, random.Random(e))),
                         ("tco", lambda e: naive_tco(neighbours, tracks, random.Random(e)))):  # fmt: skip
         strategy = f"playlist_{name}"
-        _, pairing = per_epoch(lambda e, s=strategy: pairs.pair_indices(sources, s, 0, e), 10)
-        (_, stats), ours = per_epoch(lambda e, s=strategy: pairs.make_epoch(sources, s, 0, e), 10)
+        _, pairing = per_epoch(lambda e, s=strategy: strategies.pair_indices(sources, s, 0, e), 10)
+        (_, stats), ours = per_epoch(
+            lambda e, s=strategy: strategies.make_epoch(sources, s, 0, e), 10
+        )
         theirs_pairs, theirs = per_epoch(naive, 3)
         r[f"{name}_pairing_s"], r[f"{name}_ours_s"], r[f"{name}_naive_s"] = pairing, ours, theirs
         r[f"{name}_pairs"], r[f"{name}_naive_pairs"] = stats["pairs"], len(theirs_pairs)

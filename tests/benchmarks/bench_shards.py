@@ -20,13 +20,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from duet.pipelines import shards
-from duet.pipelines.audio import AudioConfig
-from duet.pipelines.beam import make_pipeline
-from duet.pipelines.mel import presets
 
 from duet import schemas
 from duet.ffmpeg import ffmpeg_path
+from duet.pipelines.audio import job as shards
+from duet.pipelines.audio.mel import presets
+from duet.pipelines.audio.track import AudioConfig
+from duet.pipelines.beam_io import make_pipeline
 from duet.sample_catalog import encode
 from duet.synth import GENRES, render
 

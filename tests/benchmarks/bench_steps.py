@@ -24,14 +24,14 @@ import time
 import numpy as np
 import pyarrow as pa
 import torch
-from duet.pipelines.audio import AudioConfig
-from duet.pipelines.mel import presets
-from duet.training import data, loop, systems
-from duet.training.store import Store
 
 from duet import publish, schemas
 from duet.hashing import derive_seed
+from duet.pipelines.audio.mel import presets
+from duet.pipelines.audio.track import AudioConfig
 from duet.sample_catalog import generate
+from duet.training import data, loop, systems
+from duet.training.store import Store
 from tests.helpers import run_shards
 
 # recipe → its pair strategy and, for crop strategies, (stream, crop length, gap to the positive)

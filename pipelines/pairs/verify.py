@@ -12,25 +12,27 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from duet.pipelines import pair_kernels as kernels
-from duet.pipelines import pairs
-from duet.pipelines.cooc_kernels import transpose
 
 from duet import publish, schemas, storage
+from duet.pipelines.csr import transpose
+from duet.pipelines.pairs import kernels
+from duet.pipelines.pairs.common import CROPS, ONE_PAIR_PER_TRACK, PAIRED
+from duet.pipelines.pairs.runs import PAIRS_DIR
+from duet.pipelines.pairs.sources import Inputs, Sources
 
 
 def _indices(ids: pa.Array, values: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.index_in(values, value_set=ids), -1).to_numpy()
 
 
-def _check_paired(sources: pairs.Sources, strategy: str, table: pa.Table, problems: list[str]):
+def _check_paired(sources: Sources, strategy: str, table: pa.Table, problems: list[str]):
     anchors, positives = table.column("anchor_id"), table.column("positive_id")
     if positives.null_count:
         problems.append(f"{positives.null_count} rows without a positive")
         return
     if pc.any(pc.equal(anchors, positives)).as_py():
         problems.append("self-pairs")
-    if strategy in pairs.ONE_PAIR_PER_TRACK:
+    if strategy in ONE_PAIR_PER_TRACK:
         both = pa.concat_arrays([anchors.combine_chunks(), positives.combine_chunks()])
         if len(pc.unique(both)) != len(both):
             problems.append("a track is in more than one pair")
@@ -54,8 +56,8 @@ def _check_paired(sources: pairs.Sources, strategy: str, table: pa.Table, proble
         problems.append(f"{int((~shared).sum())} pairs that share no {what}")
 
 
-def _check_crops(sources: pairs.Sources, strategy: str, table: pa.Table, problems: list[str]):
-    crop = pairs.CROPS[strategy]
+def _check_crops(sources: Sources, strategy: str, table: pa.Table, problems: list[str]):
+    crop = CROPS[strategy]
     ids, lengths = sources.frames(crop.stream)
     where = _indices(ids, table.column("anchor_id"))
     if (where < 0).any():
@@ -82,12 +84,12 @@ def _check_crops(sources: pairs.Sources, strategy: str, table: pa.Table, problem
             problems.append(f"{int(bad.sum())} segments that break the {strategy} geometry")
 
 
-def verify(data: str, run: str, inputs: pairs.Inputs | None = None) -> dict:
+def verify(data: str, run: str, inputs: Inputs | None = None) -> dict:
     """Problems per strategy and epoch (empty lists when all is well)."""
-    root = storage.join(data, pairs.PAIRS_DIR, run)
+    root = storage.join(data, PAIRS_DIR, run)
     body = publish.require_success(root)
-    inputs = inputs or pairs.Inputs(data)
-    sources = pairs.Sources(inputs, tuple(body["split"]))
+    inputs = inputs or Inputs(data)
+    sources = Sources(inputs, tuple(body["split"]))
     report: dict = {}
     for strategy, epochs in sorted(body["stats"].items()):
         for epoch, stats in sorted(epochs.items()):
@@ -108,9 +110,9 @@ def verify(data: str, run: str, inputs: pairs.Inputs | None = None) -> dict:
             ids = pc.drop_null(ids)
             if not sources.eligible(ids).all():
                 problems.append("tracks without audio or outside the split")
-            if strategy in pairs.PAIRED:
+            if strategy in PAIRED:
                 _check_paired(sources, strategy, table, problems)
-            elif strategy in pairs.CROPS:
+            elif strategy in CROPS:
                 _check_crops(sources, strategy, table, problems)
             else:
                 anchors = table.column("anchor_id").combine_chunks()

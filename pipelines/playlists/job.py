@@ -17,12 +17,11 @@ reason in ``playlists_dropped.parquet``; unreadable files and records are listed
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import apache_beam as beam
 import numpy as np
@@ -30,28 +29,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-from duet.pipelines.cooc_kernels import dedupe_rows, string_keys, take_rows
-from duet.pipelines.manifest import track_id_problem
 
 from duet import __version__, publish, schemas, storage
+from duet.pipelines.csr import dedupe_rows, string_keys, take_rows
+from duet.pipelines.playlists import melon, mpd
+from duet.pipelines.playlists import table as plain
+from duet.pipelines.playlists.common import ENTRIES, Collector, Parsed, drop
 
 FORMAT_VERSION = 1
 FORMATS = ("mpd", "melon", "table")
-MELON_GENRES = ("detailed", "major", "both")
-MELON_PLAYLIST_FILES = ("train.json", "val.json", "test.json")
-MELON_SONG_META = "song_meta.json"
-MAX_EXAMPLES = 20  # failure rows listed per file and reason; all are counted
-ENTRIES = pa.schema(
-    [
-        pa.field("playlist_id", pa.string(), nullable=False),
-        pa.field("origin", pa.string(), nullable=False),
-        pa.field("pos", pa.int64(), nullable=False),
-        pa.field("track_id", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-    ]
-)
-"""Shuffled between the parse and write steps: one row per playlist entry; ``origin`` names
-the record, so one id used by two records is told apart from rows of one playlist."""
+"""The input formats, one module each (its ``PATTERNS`` pick the files of a folder)."""
+_PATTERNS = {"mpd": mpd.PATTERNS, "melon": melon.PATTERNS, "table": plain.PATTERNS}
 
 
 @dataclass(frozen=True)
@@ -63,197 +51,6 @@ class PlaylistsJob:
     track_key: str = "track_id"
     melon_genres: str = "detailed"
     parts: int | None = None
-
-
-@dataclass
-class Parsed:
-    """What one input file yields."""
-
-    entries: pa.Table
-    meta: pa.Table
-    failures: list[dict] = field(default_factory=list)
-    drops: Counter = field(default_factory=Counter)  # "reason/entries|playlists|files" → n
-    unmatched: pa.Array | None = None  # distinct ids without audio (when mapping)
-
-
-def _drop(drops: Counter, reason: str, entries: int = 0, playlists: int = 0) -> None:
-    if entries:
-        drops[f"{reason}/entries"] += entries
-    if playlists:
-        drops[f"{reason}/playlists"] += playlists
-
-
-class _Collector:
-    """Accumulates one file's entries and metadata as columns, with the bad-input bookkeeping."""
-
-    def __init__(self, source: str, label: str):
-        self.source = source
-        self.label = label
-        self.cols: dict[str, list] = {"playlist_id": [], "origin": [], "pos": [], "track_id": [],
-                                      "source": []}  # fmt: skip
-        self.meta: dict[str, tuple[list, list]] = {}
-        self.failures: list[dict] = []
-        self.drops: Counter = Counter()
-        self._examples: Counter = Counter()
-
-    def fail(self, record: str | None, error: str, reason: str | None = None) -> None:
-        key = reason or error
-        self._examples[key] += 1
-        if self._examples[key] <= MAX_EXAMPLES:
-            self.failures.append({"source": self.source, "record": record, "error": error})
-
-    def playlist(self, playlist_id: object, origin: str, tracks: list) -> None:
-        """``tracks``: (pos, track_id, artist_ids, genres) tuples, in playlist order."""
-        if not isinstance(playlist_id, (str, int)) or isinstance(playlist_id, bool):
-            self.fail(origin, f"playlist id must be a string or integer, got {type(playlist_id).__name__}",
-                      "invalid_playlist_id")  # fmt: skip
-            _drop(self.drops, "invalid_playlist_id", len(tracks), 1)
-            return
-        pid = str(playlist_id)
-        if not tracks:
-            _drop(self.drops, "empty_playlist", 0, 1)
-            return
-        for pos, track, artists, genres in tracks:
-            problem = track_id_problem(track)
-            if problem:
-                self.fail(f"{origin} pos {pos}", problem, "invalid_track_id")
-                _drop(self.drops, "invalid_track_id", 1)
-                continue
-            self.cols["playlist_id"].append(pid)
-            self.cols["origin"].append(origin)
-            self.cols["pos"].append(pos)
-            self.cols["track_id"].append(track)
-            self.cols["source"].append(self.label)
-            if track not in self.meta or (artists and not self.meta[track][0]):
-                self.meta[track] = (artists, genres)
-
-    def song(self, track: str, artists: list, genres: list) -> None:
-        self.meta[track] = (artists, genres)
-
-    def result(self) -> Parsed:
-        entries = pa.table(self.cols, schema=ENTRIES)
-        ids = list(self.meta)
-        meta = pa.table({"track_id": ids, "artist_ids": [self.meta[t][0] for t in ids],
-                         "genres": [self.meta[t][1] for t in ids]}, schema=schemas.TRACK_META)  # fmt: skip
-        return Parsed(entries, meta, self.failures, self.drops)
-
-
-def _strings(values: object) -> list[str]:
-    if not isinstance(values, list):
-        return []
-    return [
-        str(v) for v in values if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v)
-    ]
-
-
-def _load_json(data: bytes, source: str):
-    if source.endswith(".gz") or data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return json.loads(data)
-
-
-def parse_mpd(data: bytes, source: str) -> Parsed:
-    """One ``mpd.slice.*.json`` (optionally gzipped): track ids are ``track_uri``s, artists
-    ``artist_uri``s (``artist_name`` when a slice has no uri); ``pos`` falls back to order."""
-    out = _Collector(source, "mpd")
-    try:
-        doc = _load_json(data, source)
-        playlists = doc["playlists"]
-        if not isinstance(playlists, list):
-            raise ValueError("'playlists' is not a list")
-    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        out.fail(None, f"unreadable MPD slice: {type(exc).__name__}: {str(exc)[:300]}")
-        out.drops["unreadable_file/files"] += 1
-        return out.result()
-    for number, item in enumerate(playlists):
-        origin = f"{source}#{number}"
-        if (
-            not isinstance(item, dict)
-            or "pid" not in item
-            or not isinstance(item.get("tracks", []), list)
-        ):
-            out.fail(
-                origin, "playlist record without 'pid' or with non-list 'tracks'", "invalid_record"
-            )
-            _drop(out.drops, "invalid_record", 0, 1)
-            continue
-        tracks = []
-        for order, entry in enumerate(item.get("tracks") or []):
-            entry = entry if isinstance(entry, dict) else {}
-            pos = entry.get("pos")
-            pos = pos if isinstance(pos, int) and not isinstance(pos, bool) else order
-            artist = entry.get("artist_uri") or entry.get("artist_name")
-            tracks.append((pos, entry.get("track_uri"), _strings([artist]), []))
-        out.playlist(item["pid"], origin, tracks)
-    return out.result()
-
-
-def melon_genres(song: dict, which: str) -> list[str]:
-    major = _strings(song.get("song_gn_gnr_basket"))
-    detailed = _strings(song.get("song_gn_dtl_gnr_basket"))
-    chosen = {"major": major, "detailed": detailed, "both": major + detailed}[which]
-    return list(dict.fromkeys(chosen))
-
-
-def parse_melon(data: bytes, source: str, genres: str = "detailed") -> Parsed:
-    """Melon ``train/val/test.json`` (id, songs) or ``song_meta.json`` (id, artist_id_basket,
-    song_gn_gnr_basket, song_gn_dtl_gnr_basket); song and playlist ids become strings."""
-    name = source.rsplit("/", 1)[-1]
-    out = _Collector(source, "melon:" + name.split(".")[0])
-    try:
-        doc = _load_json(data, source)
-        if not isinstance(doc, list):
-            raise ValueError("expected a JSON list of records")
-    except (ValueError, TypeError, OSError, EOFError) as exc:
-        out.fail(None, f"unreadable Melon file: {type(exc).__name__}: {str(exc)[:300]}")
-        out.drops["unreadable_file/files"] += 1
-        return out.result()
-    is_meta = name.startswith("song_meta")
-    for number, item in enumerate(doc):
-        origin = f"{source}#{number}"
-        if not isinstance(item, dict) or "id" not in item:
-            out.fail(origin, "record without 'id'", "invalid_record")
-            _drop(out.drops, "invalid_record", 0, 0 if is_meta else 1)
-            continue
-        if is_meta:
-            out.song(
-                str(item["id"]), _strings(item.get("artist_id_basket")), melon_genres(item, genres)
-            )
-            continue
-        songs = item.get("songs")
-        songs = songs if isinstance(songs, list) else []
-        tracks = [(pos, str(s) if isinstance(s, int) and not isinstance(s, bool) else s, [], [])
-                  for pos, s in enumerate(songs)]  # fmt: skip
-        out.playlist(item["id"], origin, tracks)
-    return out.result()
-
-
-def parse_table(data: bytes, source: str) -> Parsed:
-    """Parquet/CSV/JSONL rows ``playlist_id, track_id[, pos]`` (rows of one playlist may span
-    files; without ``pos`` the row order is the playlist order)."""
-    out = _Collector(source, "table")
-    try:
-        table = schemas.table_from_bytes(data, source, strings=("playlist_id", "track_id"))
-        missing = {"playlist_id", "track_id"} - set(table.column_names)
-        if missing:
-            raise ValueError(f"no column(s) {sorted(missing)}; found {table.column_names}")
-    except (pa.ArrowException, ValueError, OSError) as exc:
-        out.fail(None, f"unreadable table: {type(exc).__name__}: {str(exc)[:300]}")
-        out.drops["unreadable_file/files"] += 1
-        return out.result()
-    pids = table.column("playlist_id").to_pylist()
-    tracks = table.column("track_id").to_pylist()
-    pos = table.column("pos").to_pylist() if "pos" in table.column_names else list(range(len(pids)))
-    rows: dict[object, list] = {}
-    for i, (p, t) in enumerate(zip(pids, tracks, strict=True)):
-        if p is None:
-            out.fail(f"{source} row {i}", "playlist_id is null", "invalid_playlist_id")
-            _drop(out.drops, "invalid_playlist_id", 1)
-            continue
-        rows.setdefault(p, []).append((pos[i] if isinstance(pos[i], int) else i, t, [], []))
-    for p, entries in rows.items():
-        out.playlist(p, "", entries)  # one origin: rows with the same id form one playlist
-    return out.result()
 
 
 def audio_ids(spec: str, key_column: str = "track_id") -> tuple[pa.Array, pa.Array]:
@@ -289,7 +86,7 @@ def map_to_audio(parsed: Parsed, audio: tuple[pa.Array, pa.Array] | None) -> Par
     keys, track_ids = audio
     entries, meta = parsed.entries, parsed.meta
     where = pc.index_in(entries.column("track_id"), value_set=keys)
-    _drop(parsed.drops, "no_audio", pc.sum(pc.is_null(where)).as_py() or 0)
+    drop(parsed.drops, "no_audio", pc.sum(pc.is_null(where)).as_py() or 0)
     parsed.unmatched = pc.unique(entries.column("track_id").filter(pc.is_null(where)))
     entries = entries.filter(pc.is_valid(where))
     parsed.entries = entries.set_column(3, "track_id", track_ids.take(pc.drop_null(where)))
@@ -324,7 +121,7 @@ def assemble(entries: pa.Table) -> tuple[pa.Table, Counter]:
         np.cumsum(new_origin)[new_pid], np.diff(np.append(np.flatnonzero(new_pid), len(pid)))
     )
     duplicate = origin_number > 0
-    _drop(drops, "duplicate_playlist_id", int(duplicate.sum()), int((new_origin & duplicate).sum()))
+    drop(drops, "duplicate_playlist_id", int(duplicate.sum()), int((new_origin & duplicate).sum()))
     keep = ~duplicate
     pid, tracks = (
         pid.filter(pa.array(keep)),
@@ -338,10 +135,10 @@ def assemble(entries: pa.Table) -> tuple[pa.Table, Counter]:
         encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
         len(encoded.dictionary),
     )
-    _drop(drops, "repeated_in_playlist", int(repeats))
+    drop(drops, "repeated_in_playlist", int(repeats))
     sizes = np.diff(indptr)
     short = sizes < 2
-    _drop(drops, "under_two_tracks", int(sizes[short].sum()), int(short.sum()))
+    drop(drops, "under_two_tracks", int(sizes[short].sum()), int(short.sum()))
     rows = np.flatnonzero(~short)
     indptr, indices = take_rows(indptr, indices, rows)
     table = pa.table(
@@ -355,14 +152,6 @@ def assemble(entries: pa.Table) -> tuple[pa.Table, Counter]:
 
 
 # ---------------------------------------------------------------- inputs and finalize
-
-_PATTERNS = {
-    "mpd": ("*.json", "*.json.gz"),
-    "melon": tuple(
-        f"{n}{gz}" for n in (*MELON_PLAYLIST_FILES, MELON_SONG_META) for gz in ("", ".gz")
-    ),
-    "table": ("*.parquet", "*.csv", "*.csv.gz", "*.jsonl", "*.jsonl.gz", "*.ndjson"),
-}
 
 
 def input_files(inputs: tuple[str, ...], fmt: str) -> list[str]:
@@ -389,15 +178,15 @@ def parse_file(uri: str, job: PlaylistsJob) -> Parsed:
     try:
         data = storage.read_bytes(uri)
     except OSError as exc:
-        out = _Collector(uri, job.format)
+        out = Collector(uri, job.format)
         out.fail(None, f"cannot read: {exc}")
         out.drops["unreadable_file/files"] += 1
         return out.result()
     if job.format == "mpd":
-        return parse_mpd(data, uri)
+        return mpd.parse_mpd(data, uri)
     if job.format == "melon":
-        return parse_melon(data, uri, job.melon_genres)
-    return parse_table(data, uri)
+        return melon.parse_melon(data, uri, job.melon_genres)
+    return plain.parse_table(data, uri)
 
 
 def merge_meta(meta: pa.Table) -> pa.Table:

@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from duet.pipelines import embeddings as emb
 
 from duet import schemas, storage
+from duet.pipelines.tables import common
 
 MODELS = ("warp", "bpr", "als")
 DEFAULTS = {
@@ -113,7 +113,7 @@ class CFJob:
 
     def parameters(self) -> dict:
         if self.model not in MODELS:
-            raise emb.EmbeddingInputError(
+            raise common.EmbeddingInputError(
                 f"unknown CF model {self.model!r}; expected one of {MODELS}"
             )
         params = {k: v for k, v in asdict(self).items()
@@ -133,29 +133,29 @@ class CFJob:
     def run(self) -> dict:
         started = time.monotonic()
         params = self.parameters()
-        keep = emb.split_tracks(self.splits, self.split) if self.split else None
-        lists, counts = emb.read_playlists(self.playlists, keep)
+        keep = common.split_tracks(self.splits, self.split) if self.split else None
+        lists, counts = common.read_playlists(self.playlists, keep)
         matrix, track_ids = interactions(lists)
         if self.model == "warp":
             vectors = fit_warp(matrix, self.factors, params["epochs"], params["learning_rate"],
                                self.max_sampled, params["regularization"], self.seed,
                                params["threads"])  # fmt: skip
-            libraries = emb.library_versions("lightfm-next")
+            libraries = common.library_versions("lightfm-next")
         else:
             vectors = fit_implicit(matrix, self.model, self.factors, params["epochs"],
                                    params.get("learning_rate"), params["regularization"],
                                    self.alpha, self.seed, params["threads"])  # fmt: skip
-            libraries = emb.library_versions("implicit")
+            libraries = common.library_versions("implicit")
         if not np.isfinite(vectors).all():
             raise FloatingPointError(f"{self.model}: training diverged (non-finite factors)")
         counts.update(vectors=len(track_ids), interactions=int(matrix.nnz))
         layout = {"warp": "factors + item bias", "bpr": "factors + item bias", "als": "factors"}
-        body = emb.sidecar(
+        body = common.sidecar(
             f"cf-{self.model}", params, self.seed,
             {"playlists": self.playlists, "splits": self.splits if self.split else None},
             counts, libraries, started, vector_layout=layout[self.model],
         )  # fmt: skip
-        table = emb.vectors_table(track_ids, vectors)
-        emb.publish_tables(self.folder, {emb.VECTORS: (table, schemas.embeddings_schema(
+        table = common.vectors_table(track_ids, vectors)
+        common.publish_tables(self.folder, {common.VECTORS: (table, schemas.embeddings_schema(
             vectors.shape[1]))}, body)  # fmt: skip
         return body

@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
-from duet.pipelines import cooc_kernels as kernels
 
 from duet import __version__, publish, schemas, storage
+from duet.pipelines import csr
+from duet.pipelines.cooccurrence import kernels
 
 FORMAT_VERSION = 1
 GROUPINGS = ("playlist", "artist")
@@ -131,16 +132,16 @@ def encode(lists: pa.Array, max_tracks: int) -> Chunk:
     ids = encoded.dictionary
     indptr = np.zeros(len(lists) + 1, np.int64)
     np.cumsum(np.bincount(parents, minlength=len(lists)), out=indptr[1:])
-    indptr, indices, repeats = kernels.dedupe_rows(indptr, indices, len(ids))
+    indptr, indices, repeats = csr.dedupe_rows(indptr, indices, len(ids))
     stats["repeated_entries"] = int(repeats)
     sizes = np.diff(indptr)
     short = sizes < 2
     stats["groups_too_short"] = int(short.sum())
     if short.any():
-        indptr, indices = kernels.take_rows(indptr, indices, np.flatnonzero(~short))
+        indptr, indices = csr.take_rows(indptr, indices, np.flatnonzero(~short))
     stats["groups_used"] = len(indptr) - 1
     stats["entries_used"] = len(indices)
-    return Chunk(indptr, indices, kernels.string_keys(ids), ids, stats)
+    return Chunk(indptr, indices, csr.string_keys(ids), ids, stats)
 
 
 def split_blocks(chunk: Chunk, blocks: int):
@@ -154,7 +155,7 @@ def split_blocks(chunk: Chunk, blocks: int):
         rows = np.flatnonzero(member[:, b])
         if not len(rows):
             continue
-        indptr, indices = kernels.take_rows(chunk.indptr, chunk.indices, rows)
+        indptr, indices = csr.take_rows(chunk.indptr, chunk.indices, rows)
         used, local = np.unique(indices, return_inverse=True)
         yield b, Chunk(indptr, local.astype(np.int32), chunk.keys[used],
                        chunk.ids.take(pa.array(used)))  # fmt: skip
@@ -208,7 +209,7 @@ class Block:
 
     @cached_property
     def transposed(self):
-        return kernels.transpose(self.indptr, self.indices, len(self.keys))
+        return csr.transpose(self.indptr, self.indices, len(self.keys))
 
     @cached_property
     def id_order(self) -> np.ndarray:
@@ -358,7 +359,7 @@ def _partition_artists(table: pa.Table, partitions: int):
     if not pairs.num_rows:
         return
     part = (
-        kernels.string_keys(pairs.column("artist").combine_chunks()) % np.uint64(partitions)
+        csr.string_keys(pairs.column("artist").combine_chunks()) % np.uint64(partitions)
     ).astype(np.int64)
     for p in np.unique(part):
         yield int(p), pairs.filter(pa.array(part == p))

@@ -3,7 +3,7 @@ over groups without the one-pair limit (Artist CO), plus the verifier's shared-g
 
 Tracks are integers ``0..n-1``; playlists (or groups) are CSR (``indptr``/``indices``).
 Randomness comes in two forms, both pure functions of the epoch seed so a straightforward
-Python reference can replay them exactly (``tests/pairs_reference.py``):
+Python reference can replay them exactly (``tests/support/pairs_reference.py``):
 
 - visiting orders (playlists, tracks) are permutations drawn by the caller with numpy's PCG64;
 - inside a playlist (or group) whose entries start at ``base``, the m gathered tracks are
@@ -17,8 +17,9 @@ No allocation happens per playlist, so an epoch costs a few ns per playlist entr
 from __future__ import annotations
 
 import numpy as np
-from duet.pipelines.cooc_kernels import mix64
 from numba import njit
+
+from duet.pipelines.csr import mix64
 
 FREE, TAKEN, PENDING = 0, 1, 2
 

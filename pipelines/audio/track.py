@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import soundfile
 import soxr
-from duet.pipelines.decode import AudioError, Decoded, decode_uri
-from duet.pipelines.mel import MelProfile, log_mels
 
 from duet.hashing import sha256_hex
+from duet.pipelines.audio.decode import AudioError, Decoded, decode_uri
+from duet.pipelines.audio.mel import MelProfile, log_mels
 
 WAV_FORMATS = ("npy", "flac")
 _FP16_MAX = 65504.0

@@ -1,18 +1,17 @@
-"""What every embedding trainer shares: reading playlists (optionally one split only), writing
-vector tables, the sidecar, and running the trainer as one step of a Beam pipeline.
+"""What every table trainer shares: reading playlists (optionally one split only), writing
+vector tables, the sidecar.
 
-Word2Vec, LightFM and implicit are single-process trainers: the Beam step gives them the same
-runners and filesystems (local, ``s3://``, ``gs://``) as every other job; on Dataflow the step
-runs on one worker, so size its machine type to the table (see the README).
+Word2Vec, LightFM, implicit and the splitter are single-process trainers, run as one Beam step
+(:func:`duet.pipelines.beam_io.one_step`): the step gives them the same runners and filesystems
+(local, ``s3://``, ``gs://``) as every other job; on Dataflow the step runs on one worker, so
+size its machine type to the table (see the README).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from importlib import metadata
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -120,8 +119,3 @@ def sidecar(model: str, parameters: dict, seed: int, inputs: dict[str, str | Non
         "wall_time_s": round(time.monotonic() - started, 3),
         **extra,
     }
-
-
-def build(pipeline: beam.Pipeline, run: Callable[[], dict], label: str) -> beam.PCollection:
-    """One Beam step that runs ``run`` (a trainer that reads and writes by URI) once."""
-    return pipeline | f"{label}/Start" >> beam.Create([None]) | label >> beam.Map(lambda _: run())

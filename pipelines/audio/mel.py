@@ -82,9 +82,9 @@ def _load_yaml(text: str, default_name: str) -> MelProfile:
 
 @functools.cache
 def presets() -> dict[str, MelProfile]:
-    """The published systems' profiles, shipped as YAML files in ``pipelines/profiles``."""
+    """The published systems' profiles, shipped as YAML files in ``pipelines/audio/profiles``."""
     found = {}
-    for entry in resources.files("duet.pipelines").joinpath("profiles").iterdir():
+    for entry in resources.files("duet.pipelines.audio").joinpath("profiles").iterdir():
         if entry.name.endswith(".yaml"):
             profile = _load_yaml(entry.read_text(), entry.name[: -len(".yaml")])
             found[profile.name] = profile

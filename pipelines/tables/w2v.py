@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from duet.pipelines import embeddings as emb
 
 from duet import schemas, storage
+from duet.pipelines.tables import common
 
 MAX_SENTENCE = 10_000
 """gensim's MAX_WORDS_IN_BATCH: longer sentences are truncated by gensim, so we split them."""
@@ -72,7 +72,7 @@ def train_word2vec(sentences: Sentences, params: dict, workers: int):
     logging.getLogger("gensim").setLevel(logging.WARNING)
     model.build_vocab(corpus_iterable=sentences)
     if not len(model.wv):
-        raise emb.EmbeddingInputError(
+        raise common.EmbeddingInputError(
             f"no word occurs at least min_count={params['min_count']} times"
         )
     model.train(corpus_iterable=sentences, total_examples=model.corpus_count, epochs=model.epochs)
@@ -121,22 +121,22 @@ class W2VJob(Word2VecOptions):
 
     def run(self) -> dict:
         started = time.monotonic()
-        keep = emb.split_tracks(self.splits, self.split) if self.split else None
-        lists, counts = emb.read_playlists(self.playlists, keep)
+        keep = common.split_tracks(self.splits, self.split) if self.split else None
+        lists, counts = common.read_playlists(self.playlists, keep)
         sentences = Sentences(lists)
         params = self.params()
         workers = _workers(self.deterministic, self.workers)
         model, window = train_word2vec(sentences, params, workers)
         counts.update(vectors=len(model.wv), sentences=sentences.count,
                       long_playlists=sentences.split_sentences)  # fmt: skip
-        table = emb.vectors_table(model.wv.index_to_key, model.wv.vectors)
-        body = emb.sidecar(
+        table = common.vectors_table(model.wv.index_to_key, model.wv.vectors)
+        body = common.sidecar(
             "word2vec", {**params, "window": window, "shrink_windows": False, "workers": workers,
                          "max_sentence": MAX_SENTENCE},
             self.seed, {"playlists": self.playlists, "splits": self.splits if self.split else None},
-            counts, emb.library_versions("gensim"), started,
+            counts, common.library_versions("gensim"), started,
         )  # fmt: skip
-        emb.publish_tables(self.folder, {emb.VECTORS: (table, schemas.embeddings_schema(
+        common.publish_tables(self.folder, {common.VECTORS: (table, schemas.embeddings_schema(
             self.vector_size))}, body)  # fmt: skip
         return body
 
@@ -183,7 +183,7 @@ class GenreW2VJob(Word2VecOptions):
     def run(self) -> dict:
         started = time.monotonic()
         if not storage.exists(self.track_meta):
-            raise emb.EmbeddingInputError(
+            raise common.EmbeddingInputError(
                 f"track meta table {self.track_meta} does not exist (run duet playlists)"
             )
         meta = schemas.read_table(self.track_meta, schemas.TRACK_META)
@@ -191,17 +191,17 @@ class GenreW2VJob(Word2VecOptions):
         genres = meta.column("genres").combine_chunks()
         training = genres
         if self.split:
-            train = emb.split_tracks(self.splits, self.split)
+            train = common.split_tracks(self.splits, self.split)
             keep = pc.is_in(meta.column("track_id").combine_chunks(), value_set=train)
             training = genres.filter(keep)
         training = training.filter(pc.greater(pc.list_value_length(training), 0))
         if not len(training):
-            raise emb.EmbeddingInputError(f"{self.track_meta}: no track has a genre")
+            raise common.EmbeddingInputError(f"{self.track_meta}: no track has a genre")
         sentences = Sentences(training)
         params = self.params()
         workers = _workers(self.deterministic, self.workers)
         model, window = train_word2vec(sentences, params, workers)
-        vectors = emb.vectors_table(model.wv.index_to_key, model.wv.vectors)
+        vectors = common.vectors_table(model.wv.index_to_key, model.wv.vectors)
         index = {g: i for i, g in enumerate(vectors.column("id").to_pylist())}
         vectors = vectors.add_column(0, "index", pa.array(range(len(index)), pa.int32()))
         ids, n, counts = track_genre_ids(genres, index)
@@ -214,14 +214,14 @@ class GenreW2VJob(Word2VecOptions):
         with_context = set(pc.list_flatten(training.filter(pa.array(~solo))).to_pylist())
         counts.update(genres=len(index), tracks=len(meta), sentences=sentences.count,
                       genres_without_context=len(set(index) - with_context))  # fmt: skip
-        body = emb.sidecar(
+        body = common.sidecar(
             "word2vec-genres", {**params, "window": window, "shrink_windows": False,
                                 "workers": workers, "slots": schemas.GENRE_SLOTS,
                                 "pad": schemas.GENRE_PAD},
             self.seed, {"track_meta": self.track_meta, "splits": self.splits if self.split else None},
-            counts, emb.library_versions("gensim"), started,
+            counts, common.library_versions("gensim"), started,
         )  # fmt: skip
-        emb.publish_tables(self.folder, {
+        common.publish_tables(self.folder, {
             GENRES: (vectors, schemas.genre_vectors_schema(self.vector_size)),
             TRACK_GENRES: (tracks, schemas.TRACK_GENRES),
         }, body)  # fmt: skip

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from duet.pipelines import embeddings as emb
 
 from duet import schemas, storage
+from duet.pipelines.tables import common
 
 SPLITS = "splits.parquet"
 
@@ -28,11 +28,11 @@ def read_exclude(uri: str) -> set[str]:
     """Track ids to leave out: a table with ``track_id`` (Parquet/CSV/JSONL) or a text file with
     one id per line."""
     if not storage.exists(uri):
-        raise emb.EmbeddingInputError(f"exclude file {uri} does not exist")
+        raise common.EmbeddingInputError(f"exclude file {uri} does not exist")
     if uri.lower().removesuffix(".gz").endswith((".parquet", ".csv", ".jsonl", ".json")):
         table = schemas.table_from_bytes(storage.read_bytes(uri), uri, strings=("track_id",))
         if "track_id" not in table.column_names:
-            raise emb.EmbeddingInputError(f"exclude table {uri} has no track_id column")
+            raise common.EmbeddingInputError(f"exclude table {uri} has no track_id column")
         return {str(v) for v in table.column("track_id").to_pylist() if v is not None}
     text = storage.read_bytes(uri).decode("utf-8")
     return {line.strip() for line in text.splitlines() if line.strip()}
@@ -88,9 +88,11 @@ class SplitsJob:
     def run(self) -> dict:
         started = time.monotonic()
         if not (0 < self.test < 1 and 0 < self.val < 1 and self.test + self.val < 1):
-            raise emb.EmbeddingInputError("--test and --val must be in (0, 1) with a sum below 1")
+            raise common.EmbeddingInputError(
+                "--test and --val must be in (0, 1) with a sum below 1"
+            )
         if not storage.exists(self.track_meta):
-            raise emb.EmbeddingInputError(
+            raise common.EmbeddingInputError(
                 f"track meta table {self.track_meta} does not exist (run duet playlists)"
             )
         meta = schemas.read_table(self.track_meta, schemas.TRACK_META)
@@ -105,7 +107,7 @@ class SplitsJob:
             counts["exclude_ids_unknown"] = len(excluded) - counts["excluded"]
             meta = meta.filter(keep)
         if not meta.num_rows:
-            raise emb.EmbeddingInputError(f"{self.track_meta}: no tracks to split")
+            raise common.EmbeddingInputError(f"{self.track_meta}: no tracks to split")
         labels = genre_matrix(meta.column("genres").to_pylist())
         split = assign(labels, self.test, self.val, self.seed)
         names = np.array(schemas.SPLIT_NAMES)
@@ -114,11 +116,11 @@ class SplitsJob:
         counts["tracks_without_genres"] = int((~labels.any(axis=1)).sum())
         counts["genres"] = labels.shape[1]
         method = "iterative-stratification" if labels.any() else "random"
-        body = emb.sidecar(
+        body = common.sidecar(
             "splits", {**{k: v for k, v in asdict(self).items() if k not in ("track_meta", "output")},
                        "method": method},
             self.seed, {"track_meta": self.track_meta, "exclude": self.exclude}, counts,
-            emb.library_versions("iterative-stratification", "scikit-learn"), started,
+            common.library_versions("iterative-stratification", "scikit-learn"), started,
         )  # fmt: skip
-        emb.publish_tables(self.folder, {"part-00000.parquet": (table, schemas.SPLITS)}, body)
+        common.publish_tables(self.folder, {"part-00000.parquet": (table, schemas.SPLITS)}, body)
         return body

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from duet.pipelines.audio import AudioConfig, process_track, sidecar_bytes
-from duet.pipelines.decode import AudioError
-from duet.pipelines.manifest import ManifestRow, read_manifest
-from duet.pipelines.stats import BandStats, merge_in_order
-from duet.pipelines.tar import TarWriter
 from threadpoolctl import threadpool_limits
 
 from duet import __version__, publish, schemas, storage
 from duet.hashing import member_key, shard_of
+from duet.pipelines.audio.decode import AudioError
+from duet.pipelines.audio.manifest import ManifestRow, read_manifest
+from duet.pipelines.audio.stats import BandStats, merge_in_order
+from duet.pipelines.audio.tar import TarWriter
+from duet.pipelines.audio.track import AudioConfig, process_track, sidecar_bytes
 from duet.progress import record
 
 FORMAT_VERSION = 1

@@ -1,7 +1,9 @@
-"""Pipeline construction shared by every job: Beam options from the command line, and the
-local default runner."""
+"""The Beam helpers every job shares: a pipeline from command-line options (with the local
+default runner), and a single step that runs a single-process trainer."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -26,3 +28,8 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
 
         return beam.Pipeline(runner=FnApiRunner(), options=options)
     return beam.Pipeline(options=options)
+
+
+def one_step(pipeline: beam.Pipeline, run: Callable[[], dict], label: str) -> beam.PCollection:
+    """One Beam step that runs ``run`` (a trainer that reads and writes by URI) once."""
+    return pipeline | f"{label}/Start" >> beam.Create([None]) | label >> beam.Map(lambda _: run())

@@ -1,0 +1,2 @@
+"""Co-occurrence stage (``duet cooccurrence``): playlists (or artists) → pair counts and top-K
+neighbours; ``kernels`` holds the compiled row-wise product, ``job`` the Beam plumbing."""

@@ -1,0 +1,185 @@
+"""The tables a pair run reads, located under a dataset root and loaded once per worker:
+playlists and artist groups as CSR, top-K neighbours, embedding ids, track lengths per stream,
+and which tracks are eligible (with audio, in the split)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from duet import publish, schemas, storage
+from duet.pipelines.pairs.common import PairsInputError
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where each strategy's tables live (defaults: the dataset root's standard names)."""
+
+    data: str
+    playlists: str | None = None
+    topk: str | None = None
+    track_meta: str | None = None
+    w2v: str | None = None
+    cf: str | None = None
+    genres: str | None = None
+    splits: str | None = None
+
+    def uri(self, name: str) -> str:
+        given = getattr(self, name)
+        if given:
+            return given
+        default = {
+            "playlists": "playlists.parquet", "topk": "cooc/topk.parquet",
+            "track_meta": "track_meta.parquet", "w2v": "emb/w2v/vectors.parquet",
+            "cf": "emb/cf-warp/vectors.parquet", "genres": "emb/genre_w2v/track_genres.parquet",
+            "splits": "splits.parquet",
+        }[name]  # fmt: skip
+        return storage.join(self.data, default)
+
+    def needed(self, strategy: str, split: tuple[str, ...]) -> list[str]:
+        need = {"playlist_co": ["playlists"], "playlist_tco": ["topk"],
+                "artist_co": ["track_meta"], "w2v": ["w2v"], "cf": ["cf"],
+                "multimodal": ["genres", "cf"]}.get(strategy, [])  # fmt: skip
+        return need + (["splits"] if split else [])
+
+
+def require(uri: str, what: str) -> None:
+    if not storage.exists(uri):
+        raise PairsInputError(f"{what}: {uri} does not exist")
+
+
+def encode_ids(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(sorted distinct ids, index of each value into them) in one hashing pass: Arrow
+    dictionary-encodes a chunked array against one shared dictionary, which we then sort."""
+    encoded = pc.dictionary_encode(values)
+    if not encoded.num_chunks:
+        return pa.array([], pa.string()), np.zeros(0, np.int32)
+    dictionary = encoded.chunk(0).dictionary
+    order = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(order), np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    return dictionary.take(pa.array(order)), rank[codes]
+
+
+def csr(lists: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(ids, indptr, indices) of a chunked list<string> column; MPD-scale lists hold more than
+    2 GB of strings, so nothing is combined into one chunk."""
+    ids, indices = encode_ids(pc.list_flatten(lists))
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy()
+    indptr = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    return ids, indptr, indices
+
+
+class Sources:
+    """The tables of one run, loaded lazily once per worker and shared by its epochs."""
+
+    def __init__(self, inputs: Inputs, split: tuple[str, ...]):
+        self.inputs = inputs
+        self.split = split
+        self._lookup: dict[str, pa.Array] = {}
+
+    @cached_property
+    def audio(self) -> pa.Array | None:
+        """Track ids with audio (any stream), or None when the root has no published index."""
+        if not storage.exists(publish.marker_uri(self.inputs.data)):
+            return None
+        index = schemas.read_table(storage.join(self.inputs.data, "index"), schemas.AUDIO_INDEX)
+        return pc.unique(index.column("track_id"))
+
+    @cached_property
+    def in_split(self) -> pa.Array | None:
+        if not self.split:
+            return None
+        uri = self.inputs.uri("splits")
+        require(uri, "--split needs the splits table (duet splits)")
+        table = schemas.read_table(uri, schemas.SPLITS)
+        keep = pc.is_in(table.column("split"), value_set=pa.array(list(self.split)))
+        return table.filter(keep).column("track_id").combine_chunks()
+
+    def eligible(self, ids: pa.Array) -> np.ndarray:
+        """Which of ``ids`` have audio (when an index exists) and are in the split."""
+        mask = np.ones(len(ids), bool)
+        for allowed in (self.audio, self.in_split):
+            if allowed is not None:
+                mask &= pc.is_in(ids, value_set=allowed).to_numpy(zero_copy_only=False)
+        return mask
+
+    @cached_property
+    def playlists(self):
+        uri = self.inputs.uri("playlists")
+        require(uri, "playlist_co needs the playlists table (duet playlists)")
+        return csr(schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids"))
+
+    @cached_property
+    def topk(self):
+        uri = self.inputs.uri("topk")
+        require(uri, "playlist_tco needs the top-K table (duet cooccurrence)")
+        table = schemas.read_table(uri, schemas.TOPK).filter(pc.less(pc.field("rank"), 10))
+        both = pa.chunked_array(
+            table.column("track_id").chunks + table.column("neighbor_id").chunks
+        )
+        ids, codes = encode_ids(both)
+        rows, cols = codes[: table.num_rows], codes[table.num_rows :]
+        ranks = table.column("rank").to_numpy()
+        neighbors = np.full((len(ids), 10), -1, np.int32)
+        neighbors[rows, ranks] = cols
+        return ids, neighbors
+
+    @cached_property
+    def artist_groups(self):
+        uri = self.inputs.uri("track_meta")
+        require(uri, "artist_co needs the track meta table (duet playlists)")
+        meta = schemas.read_table(uri, schemas.TRACK_META)
+        artists = meta.column("artist_ids")
+        owners = pa.chunked_array(
+            [t.take(pc.list_parent_indices(a)) for t, a in
+             zip(meta.column("track_id").chunks, artists.chunks, strict=True)], pa.string())  # fmt: skip
+        artist_ids, groups = encode_ids(pc.list_flatten(artists))
+        ids, tracks = encode_ids(owners)
+        keys = np.unique(
+            groups.astype(np.int64) * max(len(ids), 1) + tracks
+        )  # (artist, track) once
+        indptr = np.searchsorted(keys // max(len(ids), 1), np.arange(len(artist_ids) + 1))
+        indices = (keys % max(len(ids), 1)).astype(np.int32)
+        return ids, indptr, indices
+
+    def _vector_ids(self, name: str) -> pa.Array:
+        uri = self.inputs.uri(name)
+        require(uri, f"{name} needs its embedding table (duet embeddings)")
+        return pc.unique(schemas.read_embeddings(uri).column("id"))
+
+    def lookup(self, strategy: str) -> pa.Array:
+        """Sorted ids of the tracks that have what ``strategy`` looks up."""
+        if strategy not in self._lookup:
+            ids = self._vector_ids("cf" if strategy == "multimodal" else strategy)
+            if strategy == "multimodal":
+                uri = self.inputs.uri("genres")
+                require(uri, "multimodal needs the track genres table (duet embeddings genre-w2v)")
+                genres = schemas.read_table(uri, schemas.TRACK_GENRES)
+                with_genres = genres.filter(pc.greater(genres.column("n_genres"), 0))
+                ids = ids.filter(
+                    pc.is_in(ids, value_set=with_genres.column("track_id").combine_chunks())
+                )
+            self._lookup[strategy] = ids.sort()
+        return self._lookup[strategy]
+
+    def frames(self, stream: str) -> tuple[pa.Array, np.ndarray]:
+        """Track ids and their length in ``stream`` units (samples or frames)."""
+        if self.audio is None:
+            raise PairsInputError(
+                f"crop strategies need the audio index: {self.inputs.data} has none"
+            )
+        index = schemas.read_table(storage.join(self.inputs.data, "index"), schemas.AUDIO_INDEX)
+        rows = index.filter(pc.equal(index.column("stream"), stream))
+        if not rows.num_rows:
+            streams = sorted(set(index.column("stream").to_pylist()))
+            raise PairsInputError(f"the audio index has no stream {stream!r}; it has {streams}")
+        rows = rows.sort_by("track_id")
+        units = "samples" if stream.startswith("wav-") else "frames"
+        return rows.column("track_id").combine_chunks(), rows.column(units).to_numpy()
