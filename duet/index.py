@@ -16,7 +16,7 @@ import json
 import numpy as np
 import soundfile
 
-from duet import publish, schemas, storage
+from duet import layout, publish, schemas, storage
 from duet.hashing import sha256_hex
 
 
@@ -36,7 +36,7 @@ class AudioIndex:
     def open(cls, root: str) -> AudioIndex:
         success = publish.require_success(root)
         return cls(
-            root, schemas.read_table(storage.join(root, "index"), schemas.AUDIO_INDEX), success
+            root, schemas.read_table(layout.at(root, layout.INDEX), schemas.AUDIO_INDEX), success
         )
 
     def __len__(self) -> int:
@@ -85,8 +85,8 @@ class AudioIndex:
 
     def stats(self, profile: str) -> dict:
         """Per-band ``mean`` and ``std`` of a mel profile over the training split."""
-        body = json.loads(storage.read_bytes(storage.join(self.root, f"stats/mel-{profile}.json")))
+        body = json.loads(storage.read_bytes(layout.at(self.root, layout.mel_stats(profile))))
         return {**body, "mean": np.asarray(body["mean"]), "std": np.asarray(body["std"])}
 
     def failures(self):
-        return schemas.read_table(storage.join(self.root, "failures"), schemas.FAILURES)
+        return schemas.read_table(layout.at(self.root, layout.FAILURES), schemas.FAILURES)

@@ -18,9 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from duet import publish, storage
-
-STATE = "nightly.json"
+from duet import layout, publish, storage
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,8 @@ def plan(output: str, strategies: tuple[str, ...], epochs: str, seed: int, *,
          inputs: tuple[str, ...] = (), fmt: str = "mpd", tracks: str | None = None,
          keep: int | None = None, cf_model: str = "warp") -> list[Stage]:  # fmt: skip
     """The stages the requested strategies need, in order."""
-    join = storage.join
-    playlists, meta = join(output, "playlists.parquet"), join(output, "track_meta.parquet")
+    at = layout.at
+    playlists, meta = at(output, layout.PLAYLISTS), at(output, layout.TRACK_META)
     stages = []
     if inputs:
         argv = ["playlists", "--input", *inputs, "--format", fmt, "--output", output]
@@ -49,27 +47,27 @@ def plan(output: str, strategies: tuple[str, ...], epochs: str, seed: int, *,
                             tuple(inputs) + ((tracks,) if tracks else ()), playlists))  # fmt: skip
     if "playlist_tco" in strategies:
         stages.append(Stage("cooccurrence", ("cooccurrence", "--playlists", playlists, "--output",
-                            output, "--seed", str(seed)), (playlists,), join(output, "cooc")))  # fmt: skip
+                            output, "--seed", str(seed)), (playlists,), at(output, layout.COOC['playlist'])))  # fmt: skip
     if "w2v" in strategies:
         stages.append(Stage("w2v", ("embeddings", "w2v", "--playlists", playlists, "--output",
-                            output, "--seed", str(seed)), (playlists,), join(output, "emb", "w2v")))  # fmt: skip
+                            output, "--seed", str(seed)), (playlists,), at(output, layout.embedding_folder("w2v"))))  # fmt: skip
     if {"cf", "multimodal"} & set(strategies):
         stages.append(Stage("cf", ("embeddings", "cf", "--model", cf_model, "--playlists",
                             playlists, "--output", output, "--seed", str(seed)), (playlists,),
-                            join(output, "emb", f"cf-{cf_model}")))  # fmt: skip
+                            at(output, layout.embedding_folder(layout.cf_model(cf_model)))))  # fmt: skip
     if "multimodal" in strategies:
         stages.append(Stage("genre-w2v", ("embeddings", "genre-w2v", "--track-meta", meta,
                             "--output", output, "--seed", str(seed)), (meta,),
-                            join(output, "emb", "genre_w2v")))  # fmt: skip
+                            at(output, layout.embedding_folder(layout.GENRE_W2V))))  # fmt: skip
     pairs_argv = ["pairs", "--data", output, "--strategies", ",".join(strategies), "--epochs",
                   epochs, "--seed", str(seed)] + (["--keep", str(keep)] if keep else [])  # fmt: skip
     upstream = tuple(s.output for s in stages)
-    stages.append(Stage("pairs", tuple(pairs_argv), upstream, join(output, "pairs", "LATEST")))
+    stages.append(Stage("pairs", tuple(pairs_argv), upstream, at(output, layout.LATEST)))
     return stages
 
 
 def _read_state(output: str) -> dict:
-    uri = storage.join(output, STATE)
+    uri = layout.at(output, layout.NIGHTLY)
     return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else {}
 
 
@@ -96,7 +94,7 @@ def run(stages: list[Stage], output: str, beam_args: list[str],
         if code:
             raise SystemExit(f"duet nightly: stage {stage.name} failed with exit code {code}")
         state[stage.name] = key
-        storage.write_bytes(storage.join(output, STATE), publish.dumps(state))
+        storage.write_bytes(layout.at(output, layout.NIGHTLY), publish.dumps(state))
         log(f"[nightly] {stage.name}: done in {time.monotonic() - start:.1f} s")
         done[stage.name] = "ran"
     return done

@@ -313,7 +313,7 @@ def test_a_crashed_run_is_invisible_and_its_rerun_resumes(dataset, tmp_path, mon
 def test_keep_prunes_old_runs_but_never_the_latest(dataset):
     for run in ("r1", "r2", "r3"):
         run_job(dataset, run_id=run, epochs=(0, 1), keep=2)
-    left = sorted(r for r, _ in runs.runs(os.path.join(dataset, "pairs")))
+    left = sorted(r for r, _ in runs.runs(dataset))
     assert left == ["r2", "r3"] and runs.latest_run(dataset) == "r3"
     assert not os.path.exists(os.path.join(dataset, "pairs", "r1", "playlist_co"))
 

@@ -264,4 +264,6 @@ def test_success_marker_records_counts_config_and_input_fingerprint(published):
     body = publish.require_success(published)
     assert body["counts"]["failed_by_stage"] == {"decode": 1, "read": 1, "validate": 2}
     assert body["streams"] == ["wav-16000", "wav-22050", "mel-alonso", "mel-ferraro"]
-    assert len(body["inputs"]["fingerprint"]) == 64 and body["config"]["wav_format"] == "npy"
+    assert (
+        len(body["inputs"]["tracks"]["fingerprint"]) == 64 and body["config"]["wav_format"] == "npy"
+    )

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from duet import schemas
+from duet import layout, schemas
 from duet.hashing import derive_seed
 from duet.training.store import Store
 
@@ -48,9 +48,10 @@ class Root:
 
     def __init__(self, store: Store):
         self.store = store
-        if not store.exists("_SUCCESS"):
+        if not store.exists(layout.marker()):
             raise FileNotFoundError(f"{store.root} is not a published dataset root (no _SUCCESS)")
-        parts = [schemas.parquet_from_bytes(store.read(p)) for p in store.glob("index/*.parquet")]
+        parts = [schemas.parquet_from_bytes(store.read(p))
+                 for p in store.glob(f"{layout.INDEX}/*.parquet")]  # fmt: skip
         index = pa.concat_tables([schemas.conform(t, schemas.AUDIO_INDEX) for t in parts])
         self.members: dict[str, dict[str, Member]] = {}
         for r in index.to_pylist():
@@ -64,7 +65,7 @@ class Root:
     def stats(self, profile: str) -> tuple[np.ndarray, np.ndarray]:
         """Per-band mean and std (float32) published for a mel profile."""
         if profile not in self._stats:
-            body = json.loads(self.store.read(f"stats/mel-{profile}.json"))
+            body = json.loads(self.store.read(layout.mel_stats(profile)))
             std = np.maximum(np.asarray(body["std"], np.float32), 1e-5)
             self._stats[profile] = (np.asarray(body["mean"], np.float32), std)
         return self._stats[profile]
@@ -83,12 +84,12 @@ class Root:
         from ``folder``'s ``track_genres.parquet`` and ``genres.parquet``."""
         key = f"genres:{folder}"
         if key not in self._vectors:
-            table = schemas.parquet_from_bytes(self.store.read(f"{folder}/genres.parquet"))
+            table = schemas.parquet_from_bytes(self.store.read(f"{folder}/{layout.GENRES}"))
             vectors = np.asarray(table.column("vector").combine_chunks().values, np.float32)
             vectors = vectors.reshape(table.num_rows, -1)[
                 np.argsort(table.column("index").to_numpy())
             ]
-            tracks = schemas.parquet_from_bytes(self.store.read(f"{folder}/track_genres.parquet"))
+            tracks = schemas.parquet_from_bytes(self.store.read(f"{folder}/{layout.TRACK_GENRES}"))
             ids = np.asarray(tracks.column("genre_ids").combine_chunks().values).reshape(
                 -1, schemas.GENRE_SLOTS
             )
@@ -100,13 +101,13 @@ class Root:
         return self._vectors[key]
 
     def latest_run(self) -> str:
-        run = self.store.read("pairs/LATEST").decode().strip()
-        if not self.store.exists(f"pairs/{run}/_SUCCESS"):
-            raise FileNotFoundError(f"pairs/LATEST names {run!r}, which has no _SUCCESS")
+        run = self.store.read(layout.LATEST).decode().strip()
+        if not self.store.exists(layout.marker(layout.pair_run(run))):
+            raise FileNotFoundError(f"{layout.LATEST} names {run!r}, which has no _SUCCESS")
         return run
 
     def manifest(self, run: str, strategy: str, epoch: int) -> pa.Table:
-        data = self.store.read(f"pairs/{run}/{strategy}/epoch={epoch:04d}/part-00000.parquet")
+        data = self.store.read(layout.pair_manifest(run, strategy, epoch))
         return schemas.conform(schemas.parquet_from_bytes(data), schemas.PAIRS)
 
     def read_window(self, stream: str, track_id: str, start: int, count: int,

@@ -27,7 +27,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from threadpoolctl import threadpool_limits
 
-from duet import __version__, publish, schemas, storage
+from duet import layout, publish, schemas, storage
 from duet.hashing import member_key, shard_of
 from duet.pipelines.audio.decode import AudioError
 from duet.pipelines.audio.manifest import ManifestRow, read_manifest
@@ -39,7 +39,6 @@ from duet.progress import record
 FORMAT_VERSION = 1
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 TYPICAL_TRACK_SECONDS = 240.0
-FOLDERS = ("shards", "index", "failures", "reports", "stats")
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,6 @@ class ShardsJob:
     num_shards: int | None = None
     shard_bytes: int = DEFAULT_SHARD_BYTES
     progress_dir: str | None = None
-
-
-def tar_path(stream: str, shard: int) -> str:
-    """Shard path relative to the dataset root, as stored in the index."""
-    return f"shards/{stream}/shard-{shard:05d}.tar"
-
-
-def part_path(folder: str, shard: int, ext: str) -> str:
-    return f"{folder}/part-{shard:05d}.{ext}"
 
 
 def bytes_per_second(config: AudioConfig) -> float:
@@ -97,8 +87,8 @@ def shard_fingerprint(
 
 def _report_complete(output: str, report: dict, config: AudioConfig) -> bool:
     shard = report["shard"]
-    needed = [tar_path(s, shard) for s in config.streams]
-    needed += [part_path("index", shard, "parquet"), part_path("failures", shard, "parquet")]
+    needed = [layout.shard(s, shard) for s in config.streams]
+    needed += [layout.part(layout.INDEX, shard), layout.part(layout.FAILURES, shard)]
     return all(storage.exists(storage.join(output, p)) for p in needed)
 
 
@@ -127,7 +117,7 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
     rows = sorted(rows, key=lambda r: r.track_id)
     config, out = job.config, job.output
     fingerprint = shard_fingerprint(shard, num_shards, rows, config)
-    report_uri = storage.join(out, part_path("reports", shard, "json"))
+    report_uri = layout.at(out, layout.part(layout.REPORTS, shard, "json"))
     if storage.exists(report_uri):
         previous = json.loads(storage.read_bytes(report_uri))
         if previous.get("fingerprint") == fingerprint and _report_complete(out, previous, config):
@@ -136,7 +126,7 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
         storage.delete([report_uri])
 
     writers = {
-        s: TarWriter(storage.create(storage.join(out, tar_path(s, shard)))) for s in config.streams
+        s: TarWriter(storage.create(layout.at(out, layout.shard(s, shard)))) for s in config.streams
     }
     index_rows: list[dict] = []
     failures: list[dict] = []
@@ -168,7 +158,7 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
                 f"{key}.json", sidecar_bytes(row.track_id, member, track.info)
             )
             index_rows.append({
-                "track_id": row.track_id, "stream": member.stream, "shard": tar_path(member.stream, shard),
+                "track_id": row.track_id, "stream": member.stream, "shard": layout.shard(member.stream, shard),
                 "member": f"{key}.{member.extension}", "offset": offset, "size": len(member.data),
                 "payload_offset": member.payload_offset, "format": member.format, "dtype": member.dtype,
                 "sample_rate": member.sample_rate, "profile": member.profile, "samples": member.samples,
@@ -189,11 +179,11 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
         writer.close()
     schemas.write_table(
         schemas.from_rows(index_rows, schemas.AUDIO_INDEX),
-        storage.join(out, part_path("index", shard, "parquet")), schemas.AUDIO_INDEX,
+        layout.at(out, layout.part(layout.INDEX, shard)), schemas.AUDIO_INDEX,
     )  # fmt: skip
     schemas.write_table(
         schemas.from_rows(failures, schemas.FAILURES),
-        storage.join(out, part_path("failures", shard, "parquet")), schemas.FAILURES,
+        layout.at(out, layout.part(layout.FAILURES, shard)), schemas.FAILURES,
     )  # fmt: skip
     stages = Counter(f["stage"] for f in failures)
     report = {
@@ -245,8 +235,8 @@ class WriteShard(beam.DoFn):
 
 def _stale_files(output: str, expected: set[str]) -> list[str]:
     stale = []
-    for folder in FOLDERS:
-        for uri in storage.list_files(storage.join(output, folder)):
+    for folder in layout.SHARD_FOLDERS:
+        for uri in storage.list_files(layout.at(output, folder)):
             relative = uri[len(storage.join(output, "")) :]
             if relative not in expected:
                 stale.append(uri)
@@ -262,23 +252,23 @@ def finalize(
     config, out = job.config, job.output
     schemas.write_table(
         schemas.from_rows(manifest_failures, schemas.FAILURES),
-        storage.join(out, "failures/manifest.parquet"), schemas.FAILURES,
+        layout.at(out, layout.MANIFEST_FAILURES), schemas.FAILURES,
     )  # fmt: skip
     split = "train" if any(r["with_split"] for r in reports) else "all"
-    expected = {"failures/manifest.parquet"}
+    expected = {layout.MANIFEST_FAILURES}
     for profile in config.profiles:
         parts = [BandStats.from_json(r["stats"][split][profile.name])
                  for r in reports if profile.name in r["stats"][split]]  # fmt: skip
         total = merge_in_order(parts) if parts else BandStats.empty(profile.n_mels)
         body = {"profile": profile.to_dict(), "split": split, "frames": total.count,
                 "mean": total.mean.tolist(), "std": total.std.tolist()}  # fmt: skip
-        name = f"stats/{profile.stream}.json"
-        storage.write_bytes(storage.join(out, name), publish.dumps(body))
+        name = layout.stats(profile.stream)
+        storage.write_bytes(layout.at(out, name), publish.dumps(body))
         expected.add(name)
     for shard in range(num_shards):
-        expected.update(tar_path(s, shard) for s in config.streams)
-        expected.update(part_path(f, shard, e) for f, e in
-                        (("index", "parquet"), ("failures", "parquet"), ("reports", "json")))  # fmt: skip
+        expected.update(layout.shard(s, shard) for s in config.streams)
+        expected.update(layout.part(f, shard, e) for f, e in ((layout.INDEX, "parquet"),
+                        (layout.FAILURES, "parquet"), (layout.REPORTS, "json")))  # fmt: skip
     storage.delete(_stale_files(out, expected))
     stages: dict[str, int] = {}
     for r in reports:
@@ -288,25 +278,24 @@ def finalize(
         stages["manifest"] = stages.get("manifest", 0) + len(manifest_failures)
     tracks_ok = sum(r["tracks"] for r in reports)
     failed = sum(r["failed"] for r in reports) + len(manifest_failures)
-    body = {
-        "job": "shards",
-        "code_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "num_shards": num_shards,
-        "streams": config.streams,
-        "inputs": {"tracks": job.tracks, "fingerprint": meta["fingerprint"]},
-        "counts": {
+    body = layout.summary(
+        "shards",
+        format_version=FORMAT_VERSION,
+        config=config.to_dict(),
+        inputs={"tracks": {"uri": job.tracks, "fingerprint": meta["fingerprint"]}},
+        counts={
             "input_rows": meta["input_rows"],
             "indexed": tracks_ok,
             "failed": failed,
             "failed_by_stage": dict(sorted(stages.items())),
         },
-        "audio_seconds": round(sum(r["audio_seconds"] for r in reports), 3),
-        "source_seconds": round(sum(r["source_seconds"] for r in reports), 3),
-        "bytes": {s: sum(r["bytes"][s] for r in reports) for s in config.streams},
-        "stats_split": split,
-    }
+        num_shards=num_shards,
+        streams=config.streams,
+        audio_seconds=round(sum(r["audio_seconds"] for r in reports), 3),
+        source_seconds=round(sum(r["source_seconds"] for r in reports), 3),
+        bytes={s: sum(r["bytes"][s] for r in reports) for s in config.streams},
+        stats_split=split,
+    )
     publish.write_success(out, body)
     return body
 
@@ -354,7 +343,7 @@ def previous_num_shards(output: str) -> int | None:
     body = publish.read_success(output)
     if body:
         return int(body["num_shards"])
-    first = storage.join(output, part_path("reports", 0, "json"))
+    first = layout.at(output, layout.part(layout.REPORTS, 0, "json"))
     if storage.exists(first):
         return int(json.loads(storage.read_bytes(first))["num_shards"])
     return None

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from duet import __version__, publish, schemas, storage
+from duet import layout, publish, schemas, storage
 from duet.pipelines import csr
 from duet.pipelines.cooccurrence import kernels
 
@@ -55,7 +55,7 @@ class CoocJob:
 
     @property
     def folder(self) -> str:
-        return storage.join(self.output, "cooc" if self.group_by == "playlist" else "cooc_artist")
+        return layout.at(self.output, layout.COOC[self.group_by])
 
     def config(self) -> dict:
         return {"top_k": self.top_k, "min_count": self.min_count, "counts": self.counts,
@@ -76,10 +76,6 @@ class Chunk:
     @property
     def n_rows(self) -> int:
         return len(self.indptr) - 1
-
-
-def part_name(folder: str, index: int) -> str:
-    return f"{folder}/part-{index:05d}.parquet"
 
 
 # ---------------------------------------------------------------- pure functions
@@ -341,14 +337,12 @@ class BlockTopK(beam.DoFn):
         block = Block.build(list(chunks), b, job.blocks)
         self.anchors.inc(len(block.anchors))
         top = block_topk(block, job.top_k, job.min_count, job.seed, self.n_chunks)
-        schemas.write_table(
-            top, part_name(storage.join(job.folder, "topk.parquet"), b), schemas.TOPK
-        )
+        schemas.write_table(top, layout.at(job.folder, layout.part(layout.TOPK, b)), schemas.TOPK)
         report = {"block": b, "anchors": len(block.anchors), "topk_rows": top.num_rows,
                   "tracks_in_block": len(block.keys), "groups_in_block": len(block.indptr) - 1}  # fmt: skip
         if job.counts:
             counts = block_counts(block, job.min_count, self.n_chunks)
-            schemas.write_table(counts, part_name(storage.join(job.folder, "counts.parquet"), b),
+            schemas.write_table(counts, layout.at(job.folder, layout.part(layout.COUNTS, b)),
                                 schemas.COOCCURRENCE)  # fmt: skip
             report["pairs"] = counts.num_rows
         yield report
@@ -368,16 +362,14 @@ def _partition_artists(table: pa.Table, partitions: int):
 def _write_groups(element, folder: str) -> pa.Table:
     p, tables = element
     groups = artist_groups(pa.concat_tables(list(tables)))
-    schemas.write_table(
-        groups, part_name(storage.join(folder, "groups.parquet"), p), schemas.PLAYLISTS
-    )
+    schemas.write_table(groups, layout.at(folder, layout.part(layout.GROUPS, p)), schemas.PLAYLISTS)
     return groups
 
 
 def expected_files(job: CoocJob, artist_parts: int) -> set[str]:
-    tables = ["topk.parquet"] + (["counts.parquet"] if job.counts else [])
-    names = {part_name(t, b) for t in tables for b in range(job.blocks)}
-    names |= {part_name("groups.parquet", p) for p in range(artist_parts)}
+    tables = [layout.TOPK] + ([layout.COUNTS] if job.counts else [])
+    names = {layout.part(t, b) for t in tables for b in range(job.blocks)}
+    names |= {layout.part(layout.GROUPS, p) for p in range(artist_parts)}
     return names
 
 
@@ -388,12 +380,12 @@ def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: 
     for b in sorted(set(range(job.blocks)) - seen):
         schemas.write_table(
             schemas.TOPK.empty_table(),
-            part_name(storage.join(job.folder, "topk.parquet"), b),
+            layout.at(job.folder, layout.part(layout.TOPK, b)),
             schemas.TOPK,
         )
         if job.counts:
             schemas.write_table(schemas.COOCCURRENCE.empty_table(),
-                                part_name(storage.join(job.folder, "counts.parquet"), b), schemas.COOCCURRENCE)  # fmt: skip
+                                layout.at(job.folder, layout.part(layout.COUNTS, b)), schemas.COOCCURRENCE)  # fmt: skip
     artist_parts = job.blocks if job.group_by == "artist" else 0
     expected = expected_files(job, artist_parts)
     prefix = storage.join(job.folder, "")
@@ -403,22 +395,22 @@ def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: 
     totals: Counter = Counter()
     for s in stats:
         totals.update(s)
-    body = {
-        "job": "cooccurrence",
-        "code_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "config": job.config(),
-        "inputs": {"source": job.source, "fingerprint": fingerprint},
-        "counts": {
+    role = "playlists" if job.group_by == "playlist" else "track_meta"
+    body = layout.summary(
+        "cooccurrence",
+        format_version=FORMAT_VERSION,
+        config=job.config(),
+        inputs={role: {"uri": job.source, "fingerprint": fingerprint}},
+        counts={
             **{k: int(v) for k, v in sorted(totals.items())},
             "anchor_tracks": sum(r["anchors"] for r in reports),
             "topk_rows": sum(r["topk_rows"] for r in reports),
             **({"pairs": sum(r.get("pairs", 0) for r in reports)} if job.counts else {}),
         },
-        "tie_rule": "count desc, then mix64(mix64(seed) ^ key(track) ^ key(neighbor)) asc; "
+        tie_rule="count desc, then mix64(mix64(seed) ^ key(track) ^ key(neighbor)) asc; "
         "key = mix64(FNV-1a-64(utf-8 id))",
-        "tables": sorted({name.split("/")[0] for name in expected}),
-    }
+        tables=sorted({name.split("/")[0] for name in expected}),
+    )
     publish.write_success(job.folder, body)
     return body
 

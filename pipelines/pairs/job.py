@@ -23,9 +23,9 @@ from functools import cached_property
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from duet import __version__, publish, schemas, storage
+from duet import __version__, layout, publish, schemas, storage
 from duet.pipelines.pairs.common import CROPS, FORMAT_VERSION, check_strategies
-from duet.pipelines.pairs.runs import PAIRS_DIR, prune, write_latest
+from duet.pipelines.pairs.runs import prune, write_latest
 from duet.pipelines.pairs.sources import Inputs, Sources, require
 from duet.pipelines.pairs.strategies import make_epoch
 
@@ -39,10 +39,6 @@ class PairsJob:
     run_id: str | None = None
     split: tuple[str, ...] = ()
     keep: int | None = None
-
-    @property
-    def root(self) -> str:
-        return storage.join(self.inputs.data, PAIRS_DIR)
 
     def fingerprints(self) -> dict[str, str]:
         names = sorted({n for s in self.strategies for n in self.inputs.needed(s, self.split)})
@@ -65,10 +61,10 @@ class PairsJob:
 
     @property
     def run_dir(self) -> str:
-        return storage.join(self.root, self.run)
+        return layout.at(self.inputs.data, layout.pair_run(self.run))
 
     def epoch_dir(self, strategy: str, epoch: int) -> str:
-        return storage.join(self.run_dir, strategy, f"epoch={epoch:04d}")
+        return layout.at(self.inputs.data, layout.pair_epoch(self.run, strategy, epoch))
 
 
 def epoch_marker(job: PairsJob, strategy: str, epoch: int) -> dict | None:
@@ -84,7 +80,7 @@ def write_epoch(job: PairsJob, sources: Sources, strategy: str, epoch: int) -> d
     folder = job.epoch_dir(strategy, epoch)
     publish.clear_success(folder)
     table, stats = make_epoch(sources, strategy, job.seed, epoch)
-    schemas.write_table(table, storage.join(folder, "part-00000.parquet"), schemas.PAIRS)
+    schemas.write_table(table, layout.at(folder, layout.PAIRS_PART), schemas.PAIRS)
     body = {"strategy": strategy, "epoch": epoch, "key": job.key, "stats": stats}
     publish.write_success(folder, body)
     return {**body, "skipped": False}
@@ -94,21 +90,25 @@ def finalize(results: list[dict], job: PairsJob, published: float) -> dict:
     stats: dict = {}
     for r in sorted(results, key=lambda r: (r["strategy"], r["epoch"])):
         stats.setdefault(r["strategy"], {})[f"{r['epoch']:04d}"] = r["stats"]
-    body = {
-        "job": "pairs", "code_version": __version__, "format_version": FORMAT_VERSION,
-        "run": job.run, "key": job.key, "seed": job.seed, "split": list(job.split),
-        "strategies": sorted(job.strategies), "epochs": list(job.epochs),
-        "inputs": {n: {"uri": job.inputs.uri(n) if n != "audio_index" else job.inputs.data,
-                       "fingerprint": f} for n, f in job.fingerprints().items()},
-        "audio_filter": storage.exists(publish.marker_uri(job.inputs.data)),
-        "crops": {s: asdict(c) for s, c in CROPS.items() if s in job.strategies},
-        "stats": stats, "published": published,
-        "skipped_epochs": sum(r["skipped"] for r in results),
-    }  # fmt: skip
+    crops = {s: asdict(c) for s, c in CROPS.items() if s in job.strategies}
+    skipped = sum(r["skipped"] for r in results)
+    body = layout.summary(
+        "pairs",
+        format_version=FORMAT_VERSION,
+        config={"strategies": sorted(job.strategies), "epochs": list(job.epochs),
+                "seed": job.seed, "split": list(job.split), "crops": crops},  # fmt: skip
+        inputs={n: {"uri": job.inputs.uri(n) if n != "audio_index" else job.inputs.data,
+                    "fingerprint": f} for n, f in job.fingerprints().items()},  # fmt: skip
+        counts={"epochs": len(results), "written": len(results) - skipped, "skipped": skipped},
+        run=job.run, key=job.key, seed=job.seed, split=list(job.split),
+        strategies=sorted(job.strategies), epochs=list(job.epochs),
+        audio_filter=storage.exists(publish.marker_uri(job.inputs.data)), crops=crops,
+        stats=stats, published=published, skipped_epochs=skipped,
+    )  # fmt: skip
     publish.write_success(job.run_dir, body)
-    write_latest(job.root, job.run)
+    write_latest(job.inputs.data, job.run)
     if job.keep:
-        body["pruned"] = prune(job.root, job.keep, job.run)
+        body["pruned"] = prune(job.inputs.data, job.keep, job.run)
     return body
 
 

@@ -1,22 +1,20 @@
-"""Complete pair runs under ``pairs/``: ``LATEST`` (the newest, replaced in one write), the
-list of runs, and pruning the oldest."""
+"""Complete pair runs of a dataset root: ``pairs/LATEST`` (the newest, replaced in one write),
+the list of runs, and pruning the oldest."""
 
 from __future__ import annotations
 
-from duet import publish, storage
+import os
 
-PAIRS_DIR = "pairs"
-LATEST = "LATEST"
+from duet import layout, publish, storage
 
 
-def write_latest(root: str, run: str) -> None:
-    """Point ``pairs/LATEST`` at ``run`` in one write (a rename locally)."""
-    uri = storage.join(root, LATEST)
+def write_latest(data: str, run: str) -> None:
+    """Point ``pairs/LATEST`` of the dataset root ``data`` at ``run`` in one write (a rename
+    locally)."""
+    uri = layout.at(data, layout.LATEST)
     if storage.is_remote(uri):
         storage.write_bytes(uri, run.encode())  # one PUT: readers see the old or the new
         return
-    import os
-
     tmp = storage.local_path(uri) + ".tmp"
     with open(tmp, "wb") as f:
         f.write(run.encode())
@@ -25,30 +23,31 @@ def write_latest(root: str, run: str) -> None:
 
 def latest_run(data: str) -> str:
     """The newest complete run of a dataset root (what a trainer reads at an epoch boundary)."""
-    uri = storage.join(data, PAIRS_DIR, LATEST)
+    uri = layout.at(data, layout.LATEST)
     if not storage.exists(uri):
         raise publish.NotPublished(f"{data} has no published pair run ({uri} missing)")
     run = storage.read_bytes(uri).decode().strip()
-    publish.require_success(storage.join(data, PAIRS_DIR, run))
+    publish.require_success(layout.at(data, layout.pair_run(run)))
     return run
 
 
-def runs(root: str) -> list[tuple[str, dict]]:
-    """Complete runs under ``pairs/`` with their markers, oldest first (by ``published``)."""
+def runs(data: str) -> list[tuple[str, dict]]:
+    """Complete runs of a dataset root with their markers, oldest first (by ``published``)."""
+    root = layout.at(data, layout.PAIRS)
     found = {}
     for uri in storage.list_files(root):
         parts = uri[len(root) :].strip("/").split("/")
         if len(parts) == 2 and parts[1] == publish.SUCCESS:
-            found[parts[0]] = publish.read_success(storage.join(root, parts[0]))
+            found[parts[0]] = publish.read_success(layout.at(data, layout.pair_run(parts[0])))
     return sorted(found.items(), key=lambda kv: (kv[1].get("published", 0), kv[0]))
 
 
-def prune(root: str, keep: int, protect: str) -> list[str]:
+def prune(data: str, keep: int, protect: str) -> list[str]:
     """Delete all but the newest ``keep`` complete runs (never ``protect``)."""
-    complete = [r for r, _ in runs(root)]
+    complete = [r for r, _ in runs(data)]
     doomed = [r for r in complete[: max(len(complete) - keep, 0)] if r != protect]
     for run in doomed:
-        folder = storage.join(root, run)
+        folder = layout.at(data, layout.pair_run(run))
         publish.clear_success(folder)  # unpublish first: readers stop trusting it
         storage.delete_tree(folder)
     return doomed

@@ -11,8 +11,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import publish, schemas, storage
+from duet import layout, publish, schemas, storage
 from duet.pipelines.pairs.common import PairsInputError
+
+DEFAULTS = {
+    "playlists": layout.PLAYLISTS,
+    "topk": f"{layout.COOC['playlist']}/{layout.TOPK}",
+    "track_meta": layout.TRACK_META,
+    "w2v": layout.embedding("w2v"),
+    "cf": layout.embedding(layout.cf_model("warp")),
+    "genres": layout.embedding(layout.GENRE_W2V, layout.TRACK_GENRES),
+    "splits": layout.SPLITS,
+}
+"""Each input table's place in a dataset root (``--playlists`` etc. point elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -32,13 +43,7 @@ class Inputs:
         given = getattr(self, name)
         if given:
             return given
-        default = {
-            "playlists": "playlists.parquet", "topk": "cooc/topk.parquet",
-            "track_meta": "track_meta.parquet", "w2v": "emb/w2v/vectors.parquet",
-            "cf": "emb/cf-warp/vectors.parquet", "genres": "emb/genre_w2v/track_genres.parquet",
-            "splits": "splits.parquet",
-        }[name]  # fmt: skip
-        return storage.join(self.data, default)
+        return layout.at(self.data, DEFAULTS[name])
 
     def needed(self, strategy: str, split: tuple[str, ...]) -> list[str]:
         need = {"playlist_co": ["playlists"], "playlist_tco": ["topk"],
@@ -89,7 +94,7 @@ class Sources:
         """Track ids with audio (any stream), or None when the root has no published index."""
         if not storage.exists(publish.marker_uri(self.inputs.data)):
             return None
-        index = schemas.read_table(storage.join(self.inputs.data, "index"), schemas.AUDIO_INDEX)
+        index = schemas.read_table(layout.at(self.inputs.data, layout.INDEX), schemas.AUDIO_INDEX)
         return pc.unique(index.column("track_id"))
 
     @cached_property
@@ -175,7 +180,7 @@ class Sources:
             raise PairsInputError(
                 f"crop strategies need the audio index: {self.inputs.data} has none"
             )
-        index = schemas.read_table(storage.join(self.inputs.data, "index"), schemas.AUDIO_INDEX)
+        index = schemas.read_table(layout.at(self.inputs.data, layout.INDEX), schemas.AUDIO_INDEX)
         rows = index.filter(pc.equal(index.column("stream"), stream))
         if not rows.num_rows:
             streams = sorted(set(index.column("stream").to_pylist()))

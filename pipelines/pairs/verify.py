@@ -13,11 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import publish, schemas, storage
+from duet import layout, publish, schemas
 from duet.pipelines.csr import transpose
 from duet.pipelines.pairs import kernels
 from duet.pipelines.pairs.common import CROPS, ONE_PAIR_PER_TRACK, PAIRED
-from duet.pipelines.pairs.runs import PAIRS_DIR
 from duet.pipelines.pairs.sources import Inputs, Sources
 
 
@@ -86,7 +85,7 @@ def _check_crops(sources: Sources, strategy: str, table: pa.Table, problems: lis
 
 def verify(data: str, run: str, inputs: Inputs | None = None) -> dict:
     """Problems per strategy and epoch (empty lists when all is well)."""
-    root = storage.join(data, PAIRS_DIR, run)
+    root = layout.at(data, layout.pair_run(run))
     body = publish.require_success(root)
     inputs = inputs or Inputs(data)
     sources = Sources(inputs, tuple(body["split"]))
@@ -94,7 +93,7 @@ def verify(data: str, run: str, inputs: Inputs | None = None) -> dict:
     for strategy, epochs in sorted(body["stats"].items()):
         for epoch, stats in sorted(epochs.items()):
             problems: list[str] = []
-            uri = storage.join(root, strategy, f"epoch={epoch}", "part-00000.parquet")
+            uri = layout.at(data, layout.pair_manifest(run, strategy, int(epoch)))
             try:
                 table = schemas.read_table(uri, schemas.PAIRS)
             except (OSError, schemas.SchemaError) as exc:

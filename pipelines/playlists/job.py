@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from duet import __version__, publish, schemas, storage
+from duet import layout, publish, schemas, storage
 from duet.pipelines.csr import dedupe_rows, string_keys, take_rows
 from duet.pipelines.playlists import melon, mpd
 from duet.pipelines.playlists import table as plain
@@ -40,6 +40,9 @@ FORMAT_VERSION = 1
 FORMATS = ("mpd", "melon", "table")
 """The input formats, one module each (its ``PATTERNS`` pick the files of a folder)."""
 _PATTERNS = {"mpd": mpd.PATTERNS, "melon": melon.PATTERNS, "table": plain.PATTERNS}
+TABLES = {"playlists": (layout.PLAYLISTS, schemas.PLAYLISTS),
+          "track_meta": (layout.TRACK_META, schemas.TRACK_META)}  # fmt: skip
+"""The two published tables, by the tag of the reports that write their parts."""
 
 
 @dataclass(frozen=True)
@@ -203,10 +206,6 @@ def merge_meta(meta: pa.Table) -> pa.Table:
                      "genres": [sorted(rows[t][1]) for t in ids]}, schema=schemas.TRACK_META)  # fmt: skip
 
 
-def part_name(table: str, part: int) -> str:
-    return f"{table}/part-{part:05d}.parquet"
-
-
 def drops_table(drops: Counter) -> pa.Table:
     reasons = sorted({k.split("/")[0] for k in drops})
     return pa.table({
@@ -236,51 +235,48 @@ def finalize(
             counts["entries"] += r["entries"]
     failures.sort(key=lambda f: (f["source"], f["record"] or "", f["error"]))
     schemas.write_table(
-        drops_table(drops), storage.join(out, "playlists_dropped.parquet"), schemas.PLAYLIST_DROPS
+        drops_table(drops), layout.at(out, layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS
     )
     schemas.write_table(schemas.from_rows(failures, schemas.SOURCE_FAILURES),
-                        storage.join(out, "playlists_failures.parquet"), schemas.SOURCE_FAILURES)  # fmt: skip
+                        layout.at(out, layout.PLAYLISTS_FAILURES), schemas.SOURCE_FAILURES)  # fmt: skip
     written = {(r["table"], r["part"]) for r in reports}
-    for table, schema in (("playlists", schemas.PLAYLISTS), ("track_meta", schemas.TRACK_META)):
+    for tag, (table, schema) in TABLES.items():
         for p in range(parts):
-            if (table, p) not in written:
+            if (tag, p) not in written:
                 schemas.write_table(
-                    schema.empty_table(),
-                    storage.join(out, part_name(f"{table}.parquet", p)),
-                    schema,
+                    schema.empty_table(), layout.at(out, layout.part(table, p)), schema
                 )
-    for table in ("playlists.parquet", "track_meta.parquet"):
-        folder = storage.join(out, table)
-        expected = {storage.join(out, part_name(table, p)) for p in range(parts)}
-        storage.delete([u for u in storage.list_files(folder)
+        expected = {layout.at(out, layout.part(table, p)) for p in range(parts)}
+        storage.delete([u for u in storage.list_files(layout.at(out, table))
                         if u not in expected and not u.endswith(publish.SUCCESS)])  # fmt: skip
     stamps = [[u, *storage.file_size_and_mtime(u)] for u in files]
-    body = {
-        "job": "playlists",
-        "code_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "config": {
+    inputs: dict[str, layout.Input] = {"files": {
+        "uri": list(job.inputs), "fingerprint": hashlib.sha256(json.dumps(stamps).encode()).hexdigest()}}  # fmt: skip
+    if job.tracks:
+        inputs["tracks"] = layout.input_of(job.tracks)
+    body = layout.summary(
+        "playlists",
+        format_version=FORMAT_VERSION,
+        config={
             "format": job.format,
             "parts": parts,
             "tracks": job.tracks,
             "track_key": job.track_key,
             "melon_genres": job.melon_genres,
         },  # fmt: skip
-        "inputs": {
+        inputs=inputs,
+        counts={
             "files": len(files),
-            "fingerprint": hashlib.sha256(json.dumps(stamps).encode()).hexdigest(),
-        },
-        "counts": {
             "playlists": counts["playlists"],
             "entries": counts["entries"],
             "entries_read": counts["entries_read"],
             "tracks_with_meta": counts["track_meta"],
             "failures": len(failures),
-        },  # fmt: skip
-        "dropped": {k: int(v) for k, v in sorted(drops.items())},
-    }
-    for table in ("playlists.parquet", "track_meta.parquet"):
-        publish.write_success(storage.join(out, table), body)
+        },
+        dropped={k: int(v) for k, v in sorted(drops.items())},
+    )
+    for table, _ in TABLES.values():
+        publish.write_success(layout.at(out, table), body)
     return body
 
 
@@ -324,7 +320,7 @@ def write_playlists(element, job: PlaylistsJob) -> dict:
     entries = pa.concat_tables(tables) if tables else ENTRIES.empty_table()
     table, drops = assemble(entries)
     schemas.write_table(
-        table, storage.join(job.output, part_name("playlists.parquet", part)), schemas.PLAYLISTS
+        table, layout.at(job.output, layout.part(layout.PLAYLISTS, part)), schemas.PLAYLISTS
     )
     entries_kept = int(pc.sum(pc.list_value_length(table.column("track_ids"))).as_py() or 0)
     return {
@@ -342,7 +338,7 @@ def write_meta(element, job: PlaylistsJob) -> dict:
     unmatched = [t.column("track_id") for tag, t in tagged if tag == "unmatched"]
     table = merge_meta(pa.concat_tables(meta)) if meta else schemas.TRACK_META.empty_table()
     schemas.write_table(
-        table, storage.join(job.output, part_name("track_meta.parquet", part)), schemas.TRACK_META
+        table, layout.at(job.output, layout.part(layout.TRACK_META, part)), schemas.TRACK_META
     )
     drops = {}
     if unmatched:

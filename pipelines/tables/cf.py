@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from duet import schemas, storage
+from duet import layout, schemas
 from duet.pipelines.tables import common
 
 MODELS = ("warp", "bpr", "als")
@@ -32,6 +32,7 @@ DEFAULTS = {
     "als": {"epochs": 15, "learning_rate": None, "regularization": 0.01},
 }
 """Per-model defaults: WARP's are Ferraro et al.'s public code; BPR's and ALS's are implicit's."""
+VECTOR_LAYOUTS = {"warp": "factors + item bias", "bpr": "factors + item bias", "als": "factors"}
 
 
 def interactions(lists: pa.ListArray) -> tuple[sp.csr_matrix, list[str]]:
@@ -109,7 +110,7 @@ class CFJob:
 
     @property
     def folder(self) -> str:
-        return storage.join(self.output, "emb", f"cf-{self.model}")
+        return layout.at(self.output, layout.embedding_folder(layout.cf_model(self.model)))
 
     def parameters(self) -> dict:
         if self.model not in MODELS:
@@ -149,13 +150,12 @@ class CFJob:
         if not np.isfinite(vectors).all():
             raise FloatingPointError(f"{self.model}: training diverged (non-finite factors)")
         counts.update(vectors=len(track_ids), interactions=int(matrix.nnz))
-        layout = {"warp": "factors + item bias", "bpr": "factors + item bias", "als": "factors"}
         body = common.sidecar(
-            f"cf-{self.model}", params, self.seed,
+            "embeddings", layout.cf_model(self.model), params, self.seed,
             {"playlists": self.playlists, "splits": self.splits if self.split else None},
-            counts, libraries, started, vector_layout=layout[self.model],
+            counts, libraries, started, vector_layout=VECTOR_LAYOUTS[self.model],
         )  # fmt: skip
         table = common.vectors_table(track_ids, vectors)
-        common.publish_tables(self.folder, {common.VECTORS: (table, schemas.embeddings_schema(
+        common.publish_tables(self.folder, {layout.VECTORS: (table, schemas.embeddings_schema(
             vectors.shape[1]))}, body)  # fmt: skip
         return body

@@ -16,10 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import __version__, publish, schemas, storage
+from duet import __version__, layout, publish, schemas, storage
 
 FORMAT_VERSION = 1
-VECTORS = "vectors.parquet"
 
 
 class EmbeddingInputError(ValueError):
@@ -97,25 +96,22 @@ def publish_tables(folder: str, tables: dict[str, tuple[pa.Table, pa.Schema]], s
     publish.write_success(folder, sidecar)
 
 
-def sidecar(model: str, parameters: dict, seed: int, inputs: dict[str, str | None],
+def sidecar(job: str, model: str, parameters: dict, seed: int, inputs: dict[str, str | None],
             counts: dict, libraries: dict, started: float, **extra) -> dict:  # fmt: skip
-    """The JSON sidecar of a table: enough to reproduce it and to know its cost.
-
-    ``inputs`` maps a role (``playlists``, ``splits``) to a URI, recorded with its fingerprint.
-    """
-    return {
-        "job": "embeddings",
-        "model": model,
-        "format_version": FORMAT_VERSION,
-        "parameters": parameters,
-        "seed": seed,
-        "libraries": libraries,
-        "inputs": {
-            role: {"uri": uri, "fingerprint": publish.input_fingerprint(uri)}
-            for role, uri in sorted(inputs.items())
-            if uri is not None
-        },  # fmt: skip
-        "counts": counts,
-        "wall_time_s": round(time.monotonic() - started, 3),
+    """The ``_SUCCESS`` sidecar of a table (:func:`duet.layout.summary`): enough to reproduce it
+    and to know its cost. ``job`` is the command (``embeddings``, ``splits``); ``inputs`` maps a
+    role (``playlists``, ``splits``) to a URI, recorded with its fingerprint; ``parameters`` are
+    the ``config`` (also kept under ``parameters``, the sidecar's own name for them)."""
+    return layout.summary(
+        job,
+        format_version=FORMAT_VERSION,
+        config=parameters,
+        inputs={role: layout.input_of(uri) for role, uri in inputs.items() if uri is not None},
+        counts=counts,
+        wall_time_s=time.monotonic() - started,
+        model=model,
+        parameters=parameters,
+        seed=seed,
+        libraries=libraries,
         **extra,
-    }
+    )

@@ -18,10 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import schemas, storage
+from duet import layout, schemas, storage
 from duet.pipelines.tables import common
-
-SPLITS = "splits.parquet"
 
 
 def read_exclude(uri: str) -> set[str]:
@@ -83,7 +81,7 @@ class SplitsJob:
 
     @property
     def folder(self) -> str:
-        return storage.join(self.output, SPLITS)
+        return layout.at(self.output, layout.SPLITS)
 
     def run(self) -> dict:
         started = time.monotonic()
@@ -117,10 +115,10 @@ class SplitsJob:
         counts["genres"] = labels.shape[1]
         method = "iterative-stratification" if labels.any() else "random"
         body = common.sidecar(
-            "splits", {**{k: v for k, v in asdict(self).items() if k not in ("track_meta", "output")},
+            "splits", "splits", {**{k: v for k, v in asdict(self).items() if k not in ("track_meta", "output")},
                        "method": method},
             self.seed, {"track_meta": self.track_meta, "exclude": self.exclude}, counts,
             common.library_versions("iterative-stratification", "scikit-learn"), started,
         )  # fmt: skip
-        common.publish_tables(self.folder, {"part-00000.parquet": (table, schemas.SPLITS)}, body)
+        common.publish_tables(self.folder, {layout.part_name(0): (table, schemas.SPLITS)}, body)
         return body

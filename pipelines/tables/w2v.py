@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import schemas, storage
+from duet import layout, schemas, storage
 from duet.pipelines.tables import common
 
 MAX_SENTENCE = 10_000
@@ -117,7 +117,7 @@ class W2VJob(Word2VecOptions):
 
     @property
     def folder(self) -> str:
-        return storage.join(self.output, "emb", "w2v")
+        return layout.at(self.output, layout.embedding_folder("w2v"))
 
     def run(self) -> dict:
         started = time.monotonic()
@@ -131,18 +131,14 @@ class W2VJob(Word2VecOptions):
                       long_playlists=sentences.split_sentences)  # fmt: skip
         table = common.vectors_table(model.wv.index_to_key, model.wv.vectors)
         body = common.sidecar(
-            "word2vec", {**params, "window": window, "shrink_windows": False, "workers": workers,
+            "embeddings", "word2vec", {**params, "window": window, "shrink_windows": False, "workers": workers,
                          "max_sentence": MAX_SENTENCE},
             self.seed, {"playlists": self.playlists, "splits": self.splits if self.split else None},
             counts, common.library_versions("gensim"), started,
         )  # fmt: skip
-        common.publish_tables(self.folder, {common.VECTORS: (table, schemas.embeddings_schema(
+        common.publish_tables(self.folder, {layout.VECTORS: (table, schemas.embeddings_schema(
             self.vector_size))}, body)  # fmt: skip
         return body
-
-
-GENRES = "genres.parquet"
-TRACK_GENRES = "track_genres.parquet"
 
 
 def track_genre_ids(
@@ -178,7 +174,7 @@ class GenreW2VJob(Word2VecOptions):
 
     @property
     def folder(self) -> str:
-        return storage.join(self.output, "emb", "genre_w2v")
+        return layout.at(self.output, layout.embedding_folder(layout.GENRE_W2V))
 
     def run(self) -> dict:
         started = time.monotonic()
@@ -215,14 +211,14 @@ class GenreW2VJob(Word2VecOptions):
         counts.update(genres=len(index), tracks=len(meta), sentences=sentences.count,
                       genres_without_context=len(set(index) - with_context))  # fmt: skip
         body = common.sidecar(
-            "word2vec-genres", {**params, "window": window, "shrink_windows": False,
+            "embeddings", "word2vec-genres", {**params, "window": window, "shrink_windows": False,
                                 "workers": workers, "slots": schemas.GENRE_SLOTS,
                                 "pad": schemas.GENRE_PAD},
             self.seed, {"track_meta": self.track_meta, "splits": self.splits if self.split else None},
             counts, common.library_versions("gensim"), started,
         )  # fmt: skip
         common.publish_tables(self.folder, {
-            GENRES: (vectors, schemas.genre_vectors_schema(self.vector_size)),
-            TRACK_GENRES: (tracks, schemas.TRACK_GENRES),
+            layout.GENRES: (vectors, schemas.genre_vectors_schema(self.vector_size)),
+            layout.TRACK_GENRES: (tracks, schemas.TRACK_GENRES),
         }, body)  # fmt: skip
         return body
