@@ -11,8 +11,6 @@ manifest = seed and epoch, world size, batch size), and resuming at step ``s`` s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -22,53 +20,21 @@ import torch
 
 from duet import layout, schemas
 from duet.hashing import derive_seed
+from duet.index import AudioIndex, MemberError
 from duet.training.store import Store
 
 log = logging.getLogger(__name__)
 
 
-class MemberError(ValueError):
-    """A member is missing, truncated or fails its sha256 check."""
-
-
-@dataclass(frozen=True)
-class Member:
-    shard: str
-    start: int  # byte offset of the array payload
-    length: int  # frames or samples
-    width: int  # n_mels (1 for waveforms)
-    dtype: str
-    offset: int
-    size: int
-    sha256: str
-
-
-class Root:
-    """A published dataset root: audio index, mel statistics, embeddings and pair runs."""
+class Root(AudioIndex):
+    """A published dataset root read through a :class:`~duet.training.store.Store`: the audio
+    index, its members and statistics (:class:`duet.index.AudioIndex`), plus the embedding
+    tables and pair runs a recipe reads."""
 
     def __init__(self, store: Store):
+        super().__init__(store)
         self.store = store
-        if not store.exists(layout.marker()):
-            raise FileNotFoundError(f"{store.root} is not a published dataset root (no _SUCCESS)")
-        parts = [schemas.parquet_from_bytes(store.read(p))
-                 for p in store.glob(f"{layout.INDEX}/*.parquet")]  # fmt: skip
-        index = pa.concat_tables([schemas.conform(t, schemas.AUDIO_INDEX) for t in parts])
-        self.members: dict[str, dict[str, Member]] = {}
-        for r in index.to_pylist():
-            length = r["frames"] if r["frames"] is not None else r["samples"]
-            self.members.setdefault(r["stream"], {})[r["track_id"]] = Member(
-                r["shard"], r["offset"] + r["payload_offset"], length, r["n_mels"] or 1,
-                r["dtype"], r["offset"], r["size"], r["sha256"])  # fmt: skip
-        self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._vectors: dict[str, dict[str, np.ndarray]] = {}
-
-    def stats(self, profile: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per-band mean and std (float32) published for a mel profile."""
-        if profile not in self._stats:
-            body = json.loads(self.store.read(layout.mel_stats(profile)))
-            std = np.maximum(np.asarray(body["std"], np.float32), 1e-5)
-            self._stats[profile] = (np.asarray(body["mean"], np.float32), std)
-        return self._stats[profile]
 
     def vectors(self, table: str) -> dict[str, np.ndarray]:
         """An embedding table (``emb/w2v/vectors.parquet``, ...) as id → float32 vector."""
@@ -109,28 +75,6 @@ class Root:
     def manifest(self, run: str, strategy: str, epoch: int) -> pa.Table:
         data = self.store.read(layout.pair_manifest(run, strategy, epoch))
         return schemas.conform(schemas.parquet_from_bytes(data), schemas.PAIRS)
-
-    def read_window(self, stream: str, track_id: str, start: int, count: int,
-                    verify: bool = False) -> np.ndarray:  # fmt: skip
-        """Frames (or samples) ``[start, start + count)`` of a member as float32, one ranged read."""
-        member = self.members.get(stream, {}).get(track_id)
-        if member is None:
-            raise MemberError(f"{track_id!r} has no {stream} member in the index")
-        if start < 0 or start + count > member.length:
-            raise MemberError(
-                f"window [{start}, {start + count}) outside {member.length} of {track_id!r}"
-            )
-        if verify:
-            whole = self.store.read_range(member.shard, member.offset, member.size)
-            if hashlib.sha256(whole).hexdigest() != member.sha256:
-                raise MemberError(f"sha256 mismatch for {track_id!r} in {member.shard}")
-        item = np.dtype(member.dtype).itemsize
-        data = self.store.read_range(member.shard, member.start + start * member.width * item,
-                                     count * member.width * item)  # fmt: skip
-        array = np.frombuffer(data, np.dtype(member.dtype).newbyteorder("<")).astype(np.float32)
-        if member.dtype == "int16":
-            array /= 32768.0
-        return array.reshape(count, member.width) if member.width > 1 else array
 
 
 @dataclass(frozen=True)
@@ -215,8 +159,8 @@ class EpochBatches(torch.utils.data.IterableDataset):
 
     def _standardise(self, view: View, array: np.ndarray) -> np.ndarray:
         if view.profile:
-            mean, std = self.root.stats(view.profile)
-            return (array - mean) / std
+            stats = self.root.stats(view.profile)
+            return (array - stats.mean) / stats.std
         return array
 
     def make_batch(self, batch: int) -> dict | None:

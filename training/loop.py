@@ -185,7 +185,8 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
     model = systems.build(recipe, dims)
     if hasattr(model, "set_statistics"):
-        model.set_statistics(*root.stats(recipe.get("profile", "choi")))
+        stats = root.stats(recipe.get("profile", "choi"))
+        model.set_statistics(stats.mean, stats.std)
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     state = {"epoch": 0, "step": 0, "global_step": 0, "run": None, "run_epoch": None}
@@ -316,7 +317,7 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
     view = next(v for v in recipe["views"] if v.stream)
     root = data.Root(Store(data_uri, endpoint_url=endpoint_url))
     ids, vectors = [], []
-    mean_std = root.stats(view.profile) if view.profile else None
+    stats = root.stats(view.profile) if view.profile else None
     with torch.no_grad():
         for track, member in sorted(root.members.get(view.stream, {}).items()):
             count = member.length // view.length
@@ -328,8 +329,8 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
                 if member.width > 1
                 else whole.reshape(count, view.length)
             )
-            if mean_std is not None:
-                windows = (windows - mean_std[0]) / mean_std[1]
+            if stats is not None:
+                windows = (windows - stats.mean) / stats.std
             parts = [model.embed(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch])).to(dev))
                      for i in range(0, count, batch)]  # fmt: skip
             ids.append(track)

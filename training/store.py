@@ -22,6 +22,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from duet.index import LocalFiles
+
 log = logging.getLogger(__name__)
 
 TRANSIENT = (OSError, TimeoutError, ConnectionError)
@@ -60,24 +62,6 @@ class ByteCache:
                 self._size -= len(old)
 
 
-class Descriptors:
-    """Open read-only file descriptors by path, for ``pread`` without an open per read."""
-
-    def __init__(self):
-        self._fds: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def pread(self, path: str, offset: int, size: int) -> bytes:
-        fd = self._fds.get(path)
-        if fd is None:
-            fd = os.open(path, os.O_RDONLY)
-            with self._lock:
-                if path in self._fds:
-                    os.close(fd)
-                fd = self._fds.setdefault(path, fd)
-        return os.pread(fd, size, offset)
-
-
 class ShardCache:
     """Whole remote objects on local disk, fetched in the background, bounded in bytes."""
 
@@ -88,7 +72,7 @@ class ShardCache:
         os.makedirs(folder, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=downloads, thread_name_prefix="duet-fetch")
         self._pending: set[str] = set()
-        self._files = Descriptors()
+        self._files = LocalFiles()
         self._lock = threading.Lock()
         self.fetched = 0
 
@@ -158,7 +142,8 @@ class ShardCache:
 
 
 class Store:
-    """A dataset root opened by URI."""
+    """A dataset root opened by URI: the trainer's :class:`duet.index.ByteSource` (paths
+    relative to the root)."""
 
     def __init__(self, root: str, *, endpoint_url: str | None = None, threads: int = 32,
                  retries: int = 4, backoff: float = 0.05, cache_bytes: int = 256 << 20,
@@ -176,7 +161,7 @@ class Store:
         self.retried = 0
         self.shard_cache_folder, self.shard_cache_bytes = shard_cache, shard_cache_bytes
         self._shards: ShardCache | None = None
-        self._local = Descriptors()
+        self._local = LocalFiles()
         self._shards_pid = 0
 
     @property

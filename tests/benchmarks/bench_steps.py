@@ -96,7 +96,8 @@ def compute_only(root: str, recipe_name: str, device: str, batch: int, steps: in
     dataset = data.Root(Store(root))
     model = systems.build(recipe, loop.view_dims(dataset, recipe))
     if hasattr(model, "set_statistics"):
-        model.set_statistics(*dataset.stats(recipe.get("profile", "choi")))
+        stats = dataset.stats(recipe.get("profile", "choi"))
+        model.set_statistics(stats.mean, stats.std)
     dev = torch.device(device)
     model = model.to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
