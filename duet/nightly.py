@@ -78,10 +78,11 @@ def _published(stage: Stage) -> bool:
 
 
 def run(stages: list[Stage], output: str, beam_args: list[str],
-        invoke: Callable[[list[str]], int], log: Callable[[str], None] = print) -> dict:  # fmt: skip
-    """Run the stages that are not current; returns {stage: "ran" | "skipped"}."""
+        invoke: Callable[[list[str]], int], log: Callable[[str], None] = print) -> dict[str, str]:  # fmt: skip
+    """Run the stages that are not current, each by ``invoke`` (its ``duet`` command line plus
+    ``beam_args``); returns {stage: "ran" | "skipped"}."""
     state = _read_state(output)
-    done = {}
+    done: dict[str, str] = {}
     for stage in stages:
         key = stage.key()
         if stage.name != "pairs" and state.get(stage.name) == key and _published(stage):

@@ -85,3 +85,15 @@ def crash_on_call(real, n: int):
         return real(*args)
 
     return wrapped
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """Run ``duet argv`` in-process; it must fail as a user sees it: exit status 1 and, last on
+    stderr, one line ``duet <command>: <what is wrong>``. Returns that line."""
+    from duet.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and lines[-1].startswith(f"duet {argv[0]}: "), lines
+    return lines[-1]

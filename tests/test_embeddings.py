@@ -12,6 +12,7 @@ from duet import publish, schemas
 from duet.cli import main
 from duet.pipelines.tables import cf, w2v
 from duet.pipelines.tables.common import EmbeddingInputError
+from tests.helpers import cli_error
 from tests.planted import (
     planted_playlists,
     popularity_recall_at_10,
@@ -115,12 +116,13 @@ def test_w2v_on_the_train_split_sees_only_train_tracks(planted, tmp_path):
 
 def test_w2v_on_an_empty_playlists_table_is_a_clear_error(tmp_path, capsys):
     folder = write_playlists(str(tmp_path), [])
-    with pytest.raises(SystemExit, match="no playlist entries"):
-        main(["embeddings", "w2v", "--playlists", folder, "--output", str(tmp_path)])
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(
-            ["embeddings", "w2v", "--playlists", str(tmp_path / "nope"), "--output", str(tmp_path)]
-        )
+    assert "no playlist entries" in cli_error(
+        capsys, ["embeddings", "w2v", "--playlists", folder, "--output", str(tmp_path)]
+    )
+    assert "does not exist" in cli_error(
+        capsys,
+        ["embeddings", "w2v", "--playlists", str(tmp_path / "nope"), "--output", str(tmp_path)],
+    )
     assert not os.path.exists(os.path.join(str(tmp_path), "emb", "w2v", publish.SUCCESS))
 
 
@@ -252,7 +254,8 @@ def test_a_vocabulary_of_one_genre_keeps_its_initial_vector(tmp_path):
     assert body["counts"]["genres"] == 1 and body["counts"]["genres_without_context"] == 1
 
 
-def test_no_genres_at_all_is_a_clear_error(tmp_path):
+def test_no_genres_at_all_is_a_clear_error(tmp_path, capsys):
     meta = write_track_meta(str(tmp_path), {"a": [], "b": []})
-    with pytest.raises(SystemExit, match="no track has a genre"):
-        main(["embeddings", "genre-w2v", "--track-meta", meta, "--output", str(tmp_path)])
+    assert "no track has a genre" in cli_error(
+        capsys, ["embeddings", "genre-w2v", "--track-meta", meta, "--output", str(tmp_path)]
+    )

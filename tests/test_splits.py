@@ -11,6 +11,7 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from duet import publish, schemas
 from duet.cli import main
 from duet.pipelines.tables import splits
+from tests.helpers import cli_error
 from tests.planted import write_track_meta
 
 GENRES = [f"g{i}" for i in range(12)]
@@ -127,19 +128,12 @@ def test_excluded_tracks_are_left_out_and_counted(tmp_path, kind):
     assert (body["counts"]["excluded"], body["counts"]["exclude_ids_unknown"]) == (3, 1)
 
 
-def test_missing_inputs_are_clear_errors(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["splits", "--track-meta", str(tmp_path / "nope"), "--output", str(tmp_path)])
+def test_missing_inputs_are_clear_errors(tmp_path, capsys):
+    assert "does not exist" in cli_error(
+        capsys, ["splits", "--track-meta", str(tmp_path / "nope"), "--output", str(tmp_path)]
+    )
     folder = write_track_meta(str(tmp_path), catalogue(10))
-    with pytest.raises(SystemExit, match="exclude file"):
-        main(
-            [
-                "splits",
-                "--track-meta",
-                folder,
-                "--output",
-                str(tmp_path),
-                "--exclude",
-                "missing.txt",
-            ]
-        )
+    assert "exclude file" in cli_error(
+        capsys,
+        ["splits", "--track-meta", folder, "--output", str(tmp_path), "--exclude", "missing.txt"],
+    )

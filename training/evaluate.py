@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from duet import schemas, storage
+from duet.errors import DuetError
+
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -109,3 +112,65 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
     if not hits:
         return {"hr@10": float("nan"), "mpr": float("nan"), "queries": 0}
     return {"hr@10": float(np.mean(hits)), "mpr": float(np.mean(ranks)), "queries": len(hits)}
+
+
+def read_vectors(uri: str) -> dict[str, np.ndarray]:
+    """An embedding table (``id``, ``vector``; e.g. ``duet embed``'s output) as id → vector."""
+    table = schemas.read_embeddings(uri)
+    matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
+    return dict(zip(table.column("id").to_pylist(), matrix, strict=True))
+
+
+def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:
+    """Track id → its label (or list of labels with ``multilabel``) from a table with
+    ``track_id`` and ``column``; a list column gives its first item as the single label."""
+    labels = schemas.table_from_bytes(storage.read_bytes(uri), uri, strings=("track_id",))
+    values = dict(zip(labels.column("track_id").to_pylist(), labels.column(column).to_pylist(),
+                      strict=True))  # fmt: skip
+    if not multilabel:
+        values = {t: (v[0] if v else None) if isinstance(v, list) else v for t, v in values.items()}
+    return values
+
+
+def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = "genres",
+             multilabel: bool = False, splits: str | None = None, shots: int = 0, draws: int = 20,
+             triplets: str | None = None, playlists: str | None = None,
+             seed: int = 0) -> dict:  # fmt: skip
+    """Every measure whose inputs are given, as one report: ``tracks``; ``probe`` (and
+    ``few_shot`` with ``shots``) when ``labels`` is given, tested on the ``test`` split of
+    ``splits`` or else on a seeded 20 %; ``triplets`` (a table ``anchor, positive, negative``);
+    ``continuation`` (a playlists table)."""
+    vectors = read_vectors(embeddings)
+    report: dict = {"tracks": len(vectors)}
+    if labels:
+        if shots and multilabel:
+            raise DuetError("--shots: the few-shot probe takes single labels (no --multilabel)")
+        values = read_labels(labels, label_column, multilabel)
+        ids = sorted(t for t, v in values.items() if t in vectors and v not in (None, []))
+        if splits:
+            split = dict(zip(*(schemas.read_table(splits, schemas.SPLITS).column(c).to_pylist()
+                               for c in ("track_id", "split")), strict=True))  # fmt: skip
+            test = {t for t in ids if split.get(t) == "test"}
+        else:
+            rng = np.random.default_rng(seed)
+            test = set(rng.choice(ids, size=max(1, len(ids) // 5), replace=False).tolist())
+        train_ids = [t for t in ids if t not in test]
+        test_ids = sorted(test)
+        report["probe"] = probe(
+            np.stack([vectors[t] for t in train_ids]), [values[t] for t in train_ids],
+            np.stack([vectors[t] for t in test_ids]), [values[t] for t in test_ids],
+            multilabel=multilabel, seed=seed,
+        )  # fmt: skip
+        if shots:
+            report["few_shot"] = few_shot(np.stack([vectors[t] for t in ids]),
+                                          [values[t] for t in ids], shots, draws, seed)  # fmt: skip
+    if triplets:
+        t = schemas.table_from_bytes(storage.read_bytes(triplets), triplets,
+                                     strings=("anchor", "positive", "negative"))  # fmt: skip
+        rows = list(zip(*(t.column(c).to_pylist() for c in ("anchor", "positive", "negative")),
+                        strict=True))  # fmt: skip
+        report["triplets"] = triplet_accuracy(vectors, rows)
+    if playlists:
+        lists = schemas.read_table(playlists, schemas.PLAYLISTS).column("track_ids").to_pylist()
+        report["continuation"] = continuation(vectors, lists, seed=seed)
+    return report

@@ -28,9 +28,11 @@ from apache_beam.metrics import Metrics
 from threadpoolctl import threadpool_limits
 
 from duet import layout, publish, schemas, storage
+from duet.errors import DuetError
 from duet.hashing import member_key, shard_of
 from duet.pipelines.audio.decode import AudioError
 from duet.pipelines.audio.manifest import ManifestRow, read_manifest
+from duet.pipelines.audio.mel import MelProfile, resolve_profile
 from duet.pipelines.audio.stats import BandStats, merge_in_order
 from duet.pipelines.audio.tar import TarWriter
 from duet.pipelines.audio.track import AudioConfig, process_track, sidecar_bytes
@@ -39,6 +41,9 @@ from duet.progress import record
 FORMAT_VERSION = 1
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 TYPICAL_TRACK_SECONDS = 240.0
+DEFAULT_STREAMS = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
+"""Every stream the published systems read: CLMR's 22.05 kHz and Choi's 16 kHz waveforms, and
+the mel profiles of Choi, Alonso-Jiménez and Ferraro."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,21 @@ class ShardsJob:
     num_shards: int | None = None
     shard_bytes: int = DEFAULT_SHARD_BYTES
     progress_dir: str | None = None
+
+
+def parse_streams(spec: str) -> tuple[tuple[int, ...], tuple[MelProfile, ...]]:
+    """``wav-16000,mel-alonso,my-profile.yaml`` → (waveform rates, mel profiles), each once."""
+    rates, profiles = [], []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        if item.startswith("wav-") and item[4:].isdigit():
+            rates.append(int(item[4:]))
+        elif item.startswith("mel-"):
+            profiles.append(resolve_profile(item[4:]))
+        elif item.endswith((".yaml", ".yml")):
+            profiles.append(resolve_profile(item))
+        else:
+            raise DuetError(f"unknown stream {item!r} (wav-<rate>, mel-<profile> or a .yaml)")
+    return tuple(dict.fromkeys(rates)), tuple(dict.fromkeys(profiles))
 
 
 def bytes_per_second(config: AudioConfig) -> float:

@@ -1,0 +1,37 @@
+"""``duet evaluate``: downstream measures of track embeddings (``training.evaluate``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from duet import storage
+from duet.training.evaluate import evaluate
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--embeddings", required=True, help="Parquet id, vector (duet embed)")
+    add("--labels", default=None, help="table with track_id and --label-column")
+    add("--label-column", default="genres")
+    add("--multilabel", action="store_true", help="tags: ROC-AUC / PR-AUC; else accuracy")
+    add("--splits", default=None, help="splits table (test = held out); else 80/20")
+    add("--shots", type=int, default=0, help="also a few-shot probe: K tracks per class")
+    add("--draws", type=int, default=20, help="few-shot draws averaged")
+    add("--triplets", default=None, help="table with anchor, positive, negative")
+    add("--playlists", default=None, help="playlists table for continuation")
+    add("--seed", type=int, default=0)
+    add("--output", default=None, help="write the JSON report here too")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    report = evaluate(args.embeddings, labels=args.labels, label_column=args.label_column,
+                      multilabel=args.multilabel, splits=args.splits, shots=args.shots,
+                      draws=args.draws, triplets=args.triplets, playlists=args.playlists,
+                      seed=args.seed)  # fmt: skip
+    text = json.dumps(report, indent=1, sort_keys=True)
+    print(text)
+    if args.output:
+        storage.write_bytes(args.output, text.encode())
+    return 0

@@ -1,0 +1,90 @@
+"""``duet shards``: decode every track once into indexed WebDataset shards (a Beam job)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+from duet import layout, schemas
+from duet.cli.common import BeamRun, is_local, parse_size, print_table, run_beam_job
+from duet.pipelines.audio import job as shards
+from duet.pipelines.audio.decode import DECODERS
+from duet.pipelines.audio.manifest import read_manifest
+from duet.pipelines.audio.track import WAV_FORMATS, AudioConfig
+from duet.progress import Monitor
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Unknown options are passed to Beam (e.g. --runner DataflowRunner, "
+                          "--direct_num_workers 2 --direct_running_mode multi_processing).")  # fmt: skip
+    add = parser.add_argument
+    add("--tracks", required=True,
+        help="track manifest (.parquet/.csv/.jsonl) or a glob of audio files")  # fmt: skip
+    add("--output", required=True, help="dataset root (local path, gs://, s3://)")
+    add("--streams", default=shards.DEFAULT_STREAMS,
+        help="comma-separated wav-<rate>, mel-<preset> or profile .yaml "
+             f"(default {shards.DEFAULT_STREAMS})")  # fmt: skip
+    add("--wav-format", choices=WAV_FORMATS, default="npy",
+        help="waveform members: int16 .npy (crops are one ranged read) or 16-bit FLAC")  # fmt: skip
+    add("--max-seconds", type=float, default=None,
+        help="keep only the centred excerpt of this many seconds (default: whole track)")  # fmt: skip
+    add("--max-duration", type=float, default=3600.0,
+        help="hard cap: longer tracks are refused with a failure row (default 3600 s)")  # fmt: skip
+    add("--min-seconds", type=float, default=1.0, help="shorter tracks are refused (default 1 s)")
+    add("--min-sample-rate", type=int, default=8000, help="lower source rates are refused")
+    add("--decoder", choices=DECODERS, default="auto",
+        help="auto: libsndfile in-process for MP3/FLAC/Ogg/WAV, ffmpeg for the rest; "
+             "ffmpeg: every file in an ffmpeg subprocess (isolation for untrusted input)")  # fmt: skip
+    add("--decode-timeout", type=float, default=600.0, help="seconds before ffmpeg is killed")
+    add("--num-shards", type=int, default=None,
+        help="shards per stream (default: kept from the previous run, else sized from --shard-size)")  # fmt: skip
+    add("--shard-size", default="256MB", help="target shard size when sizing (default 256MB)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    rates, profiles = shards.parse_streams(args.streams)
+    config = AudioConfig(
+        wav_rates=rates, profiles=profiles, wav_format=args.wav_format,
+        max_seconds=args.max_seconds, max_duration=args.max_duration, min_seconds=args.min_seconds,
+        min_sample_rate=args.min_sample_rate, decoder=args.decoder, decode_timeout=args.decode_timeout,
+    )  # fmt: skip
+    progress = tempfile.mkdtemp(prefix="duet-progress-") if is_local(beam_args) else None
+    job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config,
+                           num_shards=args.num_shards or shards.previous_num_shards(args.output),
+                           shard_bytes=parse_size(args.shard_size), progress_dir=progress)  # fmt: skip
+
+    def monitor() -> Monitor:
+        assert progress is not None
+        return Monitor(progress, len(read_manifest(args.tracks).rows))
+
+    done = run_beam_job(lambda pipeline: shards.build(pipeline, job), beam_args,
+                        published=args.output, unpublish=[args.output],
+                        around=monitor if progress else None)  # fmt: skip
+    print_summary(done, args.output)
+    return 0
+
+
+def print_summary(done: BeamRun, output: str) -> None:
+    """Counts, throughput and sizes of a shards run, then its first failures."""
+    body, counters, wall = done.summary, done.counters, done.wall
+    counts = body["counts"]
+    print_table([
+        ("input rows", counts["input_rows"]),
+        ("indexed tracks", counts["indexed"]),
+        ("failed", counts["failed"]),
+        *((f"  failed at {stage}", n) for stage, n in counts["failed_by_stage"].items()),
+        ("audio decoded", f"{body['source_seconds'] / 3600:.2f} h"),
+        ("shards", f"{body['num_shards']} per stream ({counters.get('shards_written', 0)} "
+                   f"written, {counters.get('shards_reused', 0)} unchanged)"),
+        *((f"  {s}", f"{b / 1e6:.1f} MB") for s, b in body["bytes"].items()),
+        ("wall time", f"{wall:.1f} s"),
+        ("throughput", f"{counts['input_rows'] / wall:.1f} tracks/s, "
+                       f"{body['source_seconds'] / wall:.0f}x realtime"),
+        ("mel statistics", f"over split '{body['stats_split']}'"),
+    ])  # fmt: skip
+    failures = schemas.read_table(layout.at(output, layout.FAILURES), schemas.FAILURES)
+    if failures.num_rows:
+        print(f"\nfailures ({failures.num_rows}, first 20):")
+        print_table([(str(f["track_id"])[:40], f["stage"], f["error"][:90])
+                     for f in failures.slice(0, 20).to_pylist()], indent="  ")  # fmt: skip
