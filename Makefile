@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test lint bench doctor clean
+.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -125,6 +125,10 @@ lint: setup
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the edit loop — every test but the slow integration ones (S3, DDP, genre probe)
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not bench" $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m pytest -m bench -s tests/benchmarks $(PYTEST_ARGS)

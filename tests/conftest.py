@@ -1,19 +1,25 @@
 """Fixtures that build real inputs: audio files in several codecs made with the real ffmpeg,
-every kind of bad input, the sample catalogue, and one published shards run."""
+every kind of bad input, the sample catalogue, one published shards run, the datasets the
+trainer's tests read (the sample catalogue through every job), and an S3 endpoint."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import numpy as np
 import pytest
 import soundfile
 
+from duet.cli import main
 from duet.ffmpeg import ffmpeg_path
+from duet.pipelines.audio.mel import presets
+from duet.pipelines.audio.track import AudioConfig
 from duet.sample_catalog import encode, generate
 from duet.synth import GENRES, render
-from tests.helpers import run_shards, tone, unsupported_codec_wav
+from tests.support.helpers import run_shards, tone, unsupported_codec_wav
+from tests.support.s3 import moto_s3
 
 CODECS = ("mp3", "flac", "ogg", "wav", "m4a")
 
@@ -73,3 +79,62 @@ def published(catalog, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("published"))
     run_shards(os.path.join(catalog, "tracks.parquet"), out)
     return out
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3-compatible endpoint on 127.0.0.1 (moto), bucket ``duet``, for one module."""
+    with moto_s3() as store:
+        yield store
+
+
+STRATEGIES = "playlist_co,playlist_tco,artist_co,w2v,self,self_mel"
+
+
+@pytest.fixture(scope="session")
+def dataset(catalog, published, tmp_path_factory):
+    """The sample catalogue through every job: shards → tables → pairs (2 epochs)."""
+    root = str(tmp_path_factory.mktemp("train") / "data")
+    shutil.copytree(published, root)
+    for argv in (
+        ["playlists", "--input", os.path.join(catalog, "mpd"), "--format", "mpd", "--output", root,
+         "--tracks", root],
+        ["cooccurrence", "--playlists", os.path.join(root, "playlists.parquet"), "--output", root],
+        ["embeddings", "w2v", "--playlists", os.path.join(root, "playlists.parquet"), "--output",
+         root, "--deterministic", "--epochs", "2"],
+        ["pairs", "--data", root, "--strategies", STRATEGIES, "--epochs", "0:2", "--seed", "1"],
+    ):  # fmt: skip
+        assert main(argv) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def choi_dataset(catalog, tmp_path_factory):
+    """16 and 22.05 kHz waveforms and Choi's mel, with 2 epochs of every crop strategy."""
+    root = str(tmp_path_factory.mktemp("choi") / "data")
+    config = AudioConfig(wav_rates=(16000, 22050), profiles=(presets()["choi"],), max_duration=60.0)
+    run_shards(os.path.join(catalog, "tracks.parquet"), root, config=config)
+    argv = ["pairs", "--data", root, "--strategies", "adjacent,random_segment,self,cpc",
+            "--epochs", "0:2"]  # fmt: skip
+    assert main(argv) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def ferraro_dataset(catalog, dataset, tmp_path_factory):
+    """Genres and CF factors from the Melon-style playlists, then multimodal pairs."""
+    root = str(tmp_path_factory.mktemp("ferraro") / "data")
+    shutil.copytree(dataset, root)
+    melon = os.path.join(root, "melon")
+    for argv in (
+        ["playlists", "--input", os.path.join(catalog, "melon"), "--format", "melon", "--output",
+         melon, "--tracks", os.path.join(catalog, "tracks.parquet"), "--track-key", "melon_song_id",
+         "--melon-genres", "both"],
+        ["embeddings", "genre-w2v", "--track-meta", os.path.join(melon, "track_meta.parquet"),
+         "--output", root, "--deterministic"],
+        ["embeddings", "cf", "--playlists", os.path.join(melon, "playlists.parquet"), "--output",
+         root, "--factors", "16", "--epochs", "2"],
+        ["pairs", "--data", root, "--strategies", "multimodal", "--epochs", "0:2"],
+    ):  # fmt: skip
+        assert main(argv) == 0
+    return root

@@ -18,7 +18,7 @@ from duet.hashing import tie_key, track_key
 from duet.pipelines import csr
 from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.cooccurrence import job as cooc
-from tests import cooc_reference as ref
+from tests.support import cooc_reference as ref
 
 TRACKS = [f"t{i}" for i in range(12)] + ["ü-ñ", "a/../b", "x" * 300]
 playlist_sets = st.lists(st.lists(st.sampled_from(TRACKS), min_size=0, max_size=9), max_size=14)

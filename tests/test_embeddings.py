@@ -12,15 +12,9 @@ from duet import publish, schemas
 from duet.cli import main
 from duet.pipelines.tables import cf, w2v
 from duet.pipelines.tables.common import EmbeddingInputError
-from tests.helpers import cli_error
-from tests.planted import (
-    planted_playlists,
-    popularity_recall_at_10,
-    recall_at_10,
-    write_playlists,
-    write_splits,
-    write_track_meta,
-)
+from tests.support.helpers import cli_error
+from tests.support.planted import planted_playlists, popularity_recall_at_10, recall_at_10
+from tests.support.tables import write_playlists, write_splits, write_track_meta
 
 
 def vectors(folder: str, name: str = "vectors.parquet") -> dict[str, np.ndarray]:

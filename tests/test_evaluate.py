@@ -10,7 +10,7 @@ import pytest
 from duet import schemas
 from duet.cli import main
 from duet.training import evaluate
-from tests.planted import write_playlists, write_track_meta
+from tests.support.tables import write_playlists, write_track_meta
 
 
 def clustered(n_per: int = 30, clusters: int = 4, dim: int = 16, noise: float = 0.3, seed: int = 0):

@@ -9,7 +9,7 @@ import pytest
 from duet import __version__, layout, publish
 from duet.cli import main
 from duet.pipelines.pairs import runs
-from tests.planted import write_track_meta
+from tests.support.tables import write_track_meta
 
 STREAMS = ("wav-16000", "wav-22050", "mel-alonso", "mel-ferraro")
 MARKERS = {

@@ -3,90 +3,27 @@ started and stopped here): outputs equal a local run byte for byte, and a run ki
 leaves nothing half-written visible to readers."""
 
 import io
-import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from duet import publish
 from duet.cli import main
 from duet.pipelines.pairs import job as pairs_job
 from duet.pipelines.pairs import runs, strategies
-from tests.helpers import crash_on_call, run_shards, tree
-from tests.planted import planted_playlists, write_playlists
-from tests.test_pairs import write_index, write_topk
+from tests.support.helpers import crash_on_call, run_shards, tree
+from tests.support.planted import planted_playlists
+from tests.support.s3 import BUCKET
+from tests.support.tables import write_index, write_playlists, write_topk
 
 pytestmark = pytest.mark.slow  # still part of make test / CI
 
-BUCKET = "duet"
 VOLATILE = ("_SUCCESS", ".json")  # markers and reports record input URIs and mtimes
-
-
-class S3:
-    def __init__(self, endpoint: str):
-        self.endpoint = endpoint
-        self.args = ["--s3_endpoint_url", endpoint, "--s3_access_key_id", "duet",
-                     "--s3_secret_access_key", "duet", "--s3_region_name", "us-east-1"]  # fmt: skip
-        self.client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="duet",
-                                   aws_secret_access_key="duet", region_name="us-east-1")  # fmt: skip
-
-    def upload(self, local: str, prefix: str) -> str:
-        for dirpath, _, names in os.walk(local):
-            for name in names:
-                path = os.path.join(dirpath, name)
-                key = f"{prefix}/{os.path.relpath(path, local)}"
-                self.client.upload_file(path, BUCKET, key)
-        return f"s3://{BUCKET}/{prefix}"
-
-    def keys(self, prefix: str) -> list[str]:
-        out, token = [], None
-        while True:
-            kw = {"ContinuationToken": token} if token else {}
-            page = self.client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/", **kw)
-            out += [o["Key"][len(prefix) + 1 :] for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                return sorted(out)
-            token = page["NextContinuationToken"]
-
-    def tree(self, prefix: str) -> dict[str, bytes]:
-        return {k: self.client.get_object(Bucket=BUCKET, Key=f"{prefix}/{k}")["Body"].read()
-                for k in self.keys(prefix)}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def s3():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    store = S3(f"http://{host}:{port}")
-    store.client.create_bucket(Bucket=BUCKET)
-    FileSystems.set_options(PipelineOptions(store.args))
-    credentials = {
-        "AWS_ACCESS_KEY_ID": "duet",
-        "AWS_SECRET_ACCESS_KEY": "duet",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }  # for fsspec/s3fs (the trainer)
-    saved = {k: os.environ.get(k) for k in credentials}
-    os.environ.update(credentials)
-    yield store
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    FileSystems.set_options(PipelineOptions([]))
-    server.stop()
 
 
 def assert_same_outputs(local: dict[str, bytes], remote: dict[str, bytes], skip=()) -> None:

@@ -15,36 +15,15 @@ from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.pairs import common, runs, strategies, verify
 from duet.pipelines.pairs import job as pairs_job
 from duet.pipelines.pairs.sources import Inputs, Sources
-from tests import pairs_reference as ref
-from tests.helpers import cli_error, crash_on_call, tree
-from tests.planted import write_playlists, write_splits, write_track_meta
-
-STREAMS = {"wav-22050": ("samples", 22050), "mel-alonso": ("frames", 22050),
-           "mel-choi": ("frames", 16000)}  # fmt: skip
-
-
-def write_index(root: str, lengths: dict[str, dict[str, int]]) -> None:
-    """A published root whose audio index gives each track's length per stream."""
-    rows = []
-    for track, streams in lengths.items():
-        for stream, n in streams.items():
-            unit, rate = STREAMS[stream]
-            rows.append({"track_id": track, "stream": stream, "shard": "s.tar", "member": "m",
-                         "offset": 0, "size": 1, "payload_offset": 0, "format": "npy",
-                         "dtype": "int16", "sample_rate": rate, unit: n, "duration": 1.0,
-                         "sha256": "0"})  # fmt: skip
-    schemas.write_table(schemas.from_rows(rows, schemas.AUDIO_INDEX),
-                        os.path.join(root, "index", "part-00000.parquet"), schemas.AUDIO_INDEX)  # fmt: skip
-    publish.write_success(root, {"job": "shards"})
-
-
-def write_topk(root: str, topk: dict[str, list[str]]) -> str:
-    folder = os.path.join(root, "cooc", "topk.parquet")
-    rows = [{"track_id": t, "rank": r, "neighbor_id": n, "count": 10 - r}
-            for t, ns in sorted(topk.items()) for r, n in enumerate(ns)]  # fmt: skip
-    schemas.write_table(schemas.from_rows(rows, schemas.TOPK),
-                        os.path.join(folder, "part-00000.parquet"), schemas.TOPK)  # fmt: skip
-    return folder
+from tests.support import pairs_reference as ref
+from tests.support.helpers import cli_error, crash_on_call, tree
+from tests.support.tables import (
+    write_index,
+    write_playlists,
+    write_splits,
+    write_topk,
+    write_track_meta,
+)
 
 
 def rng_for(seed: int, epoch: int, strategy: str) -> tuple[np.random.Generator, int]:

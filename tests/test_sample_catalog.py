@@ -10,7 +10,7 @@ import pytest
 from duet import schemas
 from duet.pipelines.audio.decode import decode_file
 from duet.sample_catalog import generate, plan_playlists, plan_tracks
-from tests.helpers import tree
+from tests.support.helpers import tree
 
 
 def read_text(path: str) -> str:

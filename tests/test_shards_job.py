@@ -16,7 +16,7 @@ from duet.hashing import shard_of
 from duet.index import AudioIndex, IntegrityError, MemberError
 from duet.pipelines.audio.stats import BandStats, merge_in_order
 from duet.pipelines.audio.track import AudioConfig
-from tests.helpers import FAST_CONFIG, catalog_rows, run_shards, tree, write_manifest
+from tests.support.helpers import FAST_CONFIG, catalog_rows, run_shards, tree, write_manifest
 
 MEMBER = re.compile(r"^[A-Za-z0-9_-]{1,40}-[0-9a-f]{16}\.(npy|json|flac)$")
 HOSTILE = ["../../etc/passwd", "名前/曲 🎵", "x" * 10_000, "nul\x00id", "dup", "dup", "", "tab\tid"]

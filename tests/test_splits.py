@@ -11,8 +11,8 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from duet import publish, schemas
 from duet.cli import main
 from duet.pipelines.tables import splits
-from tests.helpers import cli_error
-from tests.planted import write_track_meta
+from tests.support.helpers import cli_error
+from tests.support.tables import write_track_meta
 
 GENRES = [f"g{i}" for i in range(12)]
 

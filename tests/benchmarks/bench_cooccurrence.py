@@ -15,64 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
-import psutil
 import pyarrow.parquet as pq
+import pytest
 import scipy.sparse as sp
 
 from duet import schemas
 from duet.pipelines import csr
 from duet.pipelines.cooccurrence import job as cooc
 from duet.pipelines.cooccurrence import kernels
-from duet.synthetic_playlists import playlists_table
-from tests import cooc_reference as ref
-
-
-def playlists_file(folder: str, n: int, seed: int = 0) -> str:
-    """A synthetic MPD-like playlists table of ``n`` playlists (cached)."""
-    path = os.path.join(folder, f"playlists-{n}-{seed}.parquet")
-    if not os.path.exists(path):
-        pq.write_table(
-            playlists_table(n, seed), path + ".tmp", row_group_size=50_000, compression="zstd"
-        )
-        os.replace(path + ".tmp", path)
-    return path
-
-
-def run_cli(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GB, whole process tree, sampled every 50 ms) of ``duet ...``."""
-    start = time.monotonic()
-    proc = psutil.Popen([sys.executable, "-m", "duet.cli", *args], stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE)  # fmt: skip
-    peak = 0
-    stop = threading.Event()
-
-    def sample():
-        nonlocal peak
-        while not stop.is_set():
-            try:
-                rss = proc.memory_info().rss + sum(
-                    c.memory_info().rss for c in proc.children(recursive=True)
-                )
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = proc.communicate()
-    stop.set()
-    sampler.join()
-    if proc.returncode:
-        raise RuntimeError(f"duet {' '.join(args)} failed:\n{err.decode()[-2000:]}")
-    return time.monotonic() - start, peak / 1e9
+from tests.support import cooc_reference as ref
+from tests.support.bench import playlists_file, run_cli
 
 
 def timed(fn, *args, **kwargs):
@@ -222,6 +178,26 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=1_000_000, help="0 skips the full-scale run")
     args = parser.parse_args()
     print(report(run(subset=args.subset, kernels_n=args.kernels, full=args.full)))
+
+
+# ---------------------------------------------------------------- as tests
+
+
+@pytest.mark.bench
+def test_cooccurrence_benchmark_meets_its_targets():
+    results = run()
+    print("\n" + report(results))
+    assert results["same_output"] and results["scipy_same_counts"]
+    assert results["naive_s"] / results["cli_s"] >= 30
+    assert results["full_s"] <= 300 and results["full_gb"] <= 12
+
+
+def test_benchmark_harness_runs_every_comparison(tmp_path):
+    results = run(subset=300, kernels_n=300, full=500, cache=str(tmp_path))
+    assert results["same_output"] and results["scipy_same_counts"]
+    assert results.get("implicit_same_counts", True)
+    assert results["full_s"] > 0 and 0 < results["full_gb"] < 12
+    assert "ratio vs naive" in report(results)
 
 
 if __name__ == "__main__":

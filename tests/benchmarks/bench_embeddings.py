@@ -14,9 +14,10 @@ import tempfile
 import time
 
 import pyarrow.parquet as pq
+import pytest
 
 from duet.pipelines.tables import cf, w2v
-from tests.benchmarks.bench_cooccurrence import playlists_file
+from tests.support.bench import playlists_file
 
 
 def run(playlists: int = 100_000, factors: int = 300, cache: str | None = None,
@@ -59,6 +60,25 @@ def report(r: dict) -> str:
     if "w2v_s" in r:
         lines.append(f"  Word2Vec CBOW whole-playlist window, 128-d: {r['w2v_s']:.1f} s per epoch")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- as tests
+
+
+@pytest.mark.bench
+def test_warp_and_bpr_throughput_side_by_side():
+    results = run()
+    print("\n" + report(results))
+    n = results["interactions"]
+    assert n / results["warp_s"] >= 40_000  # measured 81 838 interactions/s on 2 cores
+    assert n / results["bpr_s"] >= 600_000  # measured 1 243 332
+    assert results["warp_s"] / results["bpr_s"] >= 5  # measured 15.2: BPR is the cheap path
+
+
+def test_benchmark_harness_times_every_model(tmp_path):
+    results = run(playlists=300, factors=8, cache=str(tmp_path))
+    assert results["interactions"] > 1000
+    assert "WARP / BPR" in report(results)
 
 
 if __name__ == "__main__":

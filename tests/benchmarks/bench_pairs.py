@@ -20,13 +20,14 @@ import time
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from duet import schemas
 from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.cooccurrence import job as cooc
 from duet.pipelines.pairs import strategies
 from duet.pipelines.pairs.sources import Inputs, Sources
-from tests.benchmarks.bench_cooccurrence import playlists_file, run_cli
+from tests.support.bench import playlists_file, run_cli
 
 
 def naive_co(playlists: list[list[str]], rng: random.Random) -> list[tuple[str, str]]:
@@ -171,6 +172,26 @@ def report(r: dict) -> str:
             "paper: CO 826,368, TCO 731,520 of 1,779,072 tracks (92.9 %, 82.2 %)"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- as tests
+
+
+@pytest.mark.bench
+def test_pairs_benchmark_meets_its_targets():
+    results = run()
+    print("\n" + report(results))
+    for name in ("co", "tco"):
+        assert results[f"{name}_naive_s"] / results[f"{name}_pairing_s"] >= 50
+        assert abs(results[f"{name}_pairs"] / results[f"{name}_naive_pairs"] - 1) < 0.02
+    assert results["full_s"] <= 180 and results["full_epochs_written"] == 100
+
+
+def test_benchmark_harness_runs_every_comparison(tmp_path):
+    results = run(subset_tracks=300, full=400, epochs=2, cache=str(tmp_path))
+    assert results["co_pairs"] > 0 and results["tco_pairs"] > 0
+    assert results["full_epochs_written"] == 4
+    assert "[target >= 50x]" in report(results)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import tempfile
 
 from duet.synthetic_playlists import write_mpd_slices
-from tests.benchmarks.bench_cooccurrence import run_cli
+from tests.support.bench import run_cli
 
 
 def run(playlists: int = 20_000, cache: str | None = None) -> dict:
@@ -32,6 +32,15 @@ def report(r: dict) -> str:
     return (f"duet playlists on {r['playlists']:,} MPD playlists ({r['json_gb']:.2f} GB of JSON): "
             f"{r['seconds']:.1f} s, peak {r['peak_gb']:.2f} GB -> {r['per_million_s'] / 60:.0f} "
             "min per 1 M playlists on this machine")  # fmt: skip
+
+
+# ---------------------------------------------------------------- as tests
+
+
+def test_ingestion_cost_harness_runs(tmp_path):
+    results = run(playlists=300, cache=str(tmp_path))
+    assert results["seconds"] > 0 and results["json_gb"] > 0
+    assert "per 1 M playlists" in report(results)
 
 
 if __name__ == "__main__":

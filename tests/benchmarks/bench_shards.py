@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 from duet import schemas
 from duet.ffmpeg import ffmpeg_path
@@ -188,6 +189,36 @@ def main() -> None:
     args = parser.parse_args()
     results = run(args.files, args.seconds, args.naive_files, args.long_minutes, args.copies)
     print(report(results))
+
+
+# ---------------------------------------------------------------- as tests
+
+
+@pytest.mark.bench
+def test_shards_benchmark_meets_its_targets():
+    results = run()
+    print("\n" + report(results))
+    assert results["vs_bare"] >= 0.65
+    assert results["threads_x"] >= 1.6
+    assert results["rss_mb"] <= 1536
+
+
+def test_benchmark_harness_runs_every_comparison(tmp_path):
+    results = run(files_count=2, seconds=3, naive_count=1, long_minutes=0.2, scale_copies=2,
+                  cache=str(tmp_path))  # fmt: skip
+    text = report(results)
+    for key in (
+        "naive_s",
+        "bare_s",
+        "job1_s",
+        "job1_ffmpeg_s",
+        "scale1_s",
+        "scale_threads_s",
+        "scale_procs_s",
+    ):
+        assert results[key] > 0, key
+    assert 100 < results["rss_mb"] < 1536
+    assert "ratio vs naive" in text and "2 workers (multi_threading)" in text
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import torch
 
 from duet import publish, schemas
@@ -32,7 +33,7 @@ from duet.pipelines.audio.track import AudioConfig
 from duet.sample_catalog import generate
 from duet.training import data, loop, systems
 from duet.training.store import Store
-from tests.helpers import run_shards
+from tests.support.helpers import run_shards
 
 # recipe → its pair strategy and, for crop strategies, (stream, crop length, gap to the positive)
 RECIPES = {
@@ -158,6 +159,25 @@ def main() -> None:
     results = run(tuple(args.recipes), args.device, args.batch, args.steps, workers=args.workers,
                   cache=args.cache)  # fmt: skip
     print(report(results))
+
+
+# ---------------------------------------------------------------- as tests
+
+
+@pytest.mark.bench
+def test_trainer_steps_keep_the_device_fed():
+    results = run()
+    print("\n" + report(results))
+    assert all(r["data_wait"] <= 0.10 for r in results["recipes"].values())
+
+
+@pytest.mark.slow
+def test_benchmark_harness_times_steps_with_and_without_the_data_layer(tmp_path):
+    results = run(("alonso-co", "choi-adjacent"), device="cpu", batch=4, steps=1,
+                              warmup=1, workers=1, cache=str(tmp_path), tracks=6)  # fmt: skip
+    for r in results["recipes"].values():
+        assert r["step_s"] > 0 and r["compute_step_s"] > 0 and 0 <= r["data_wait"] < 1
+    assert "data wait" in report(results)
 
 
 if __name__ == "__main__":

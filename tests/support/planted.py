@@ -4,11 +4,7 @@ completes held-out playlists far better than popularity does."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-
-from duet import schemas
 
 
 def planted_playlists(clusters: int = 20, per_cluster: int = 20, playlists: int = 800,
@@ -22,33 +18,6 @@ def planted_playlists(clusters: int = 20, per_cluster: int = 20, playlists: int 
         picks = rng.choice(per_cluster, size=length, replace=False, p=weights)
         out.append([f"c{c:02d}-t{i:02d}" for i in picks])
     return out
-
-
-def write_playlists(root: str, lists: list[list[str]], name: str = "playlists.parquet") -> str:
-    """A published-looking playlists table folder under ``root``."""
-    folder = os.path.join(root, name)
-    rows = [
-        {"playlist_id": f"p{i}", "track_ids": t, "source": "planted"} for i, t in enumerate(lists)
-    ]
-    schemas.write_table(schemas.from_rows(rows, schemas.PLAYLISTS),
-                        os.path.join(folder, "part-00000.parquet"), schemas.PLAYLISTS)  # fmt: skip
-    return folder
-
-
-def write_track_meta(root: str, genres: dict[str, list[str]]) -> str:
-    folder = os.path.join(root, "track_meta.parquet")
-    rows = [{"track_id": t, "artist_ids": [], "genres": g} for t, g in genres.items()]
-    schemas.write_table(schemas.from_rows(rows, schemas.TRACK_META),
-                        os.path.join(folder, "part-00000.parquet"), schemas.TRACK_META)  # fmt: skip
-    return folder
-
-
-def write_splits(root: str, assignment: dict[str, str]) -> str:
-    folder = os.path.join(root, "splits.parquet")
-    rows = [{"track_id": t, "split": s} for t, s in assignment.items()]
-    schemas.write_table(schemas.from_rows(rows, schemas.SPLITS),
-                        os.path.join(folder, "part-00000.parquet"), schemas.SPLITS)  # fmt: skip
-    return folder
 
 
 def recall_at_10(vectors: dict[str, np.ndarray], queries: list[list[str]],

@@ -1,0 +1,56 @@
+"""What the benchmarks share: synthetic playlist tables with Million Playlist Dataset
+statistics (cached on disk), and timing a ``duet`` command with its peak memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pyarrow.parquet as pq
+
+from duet.synthetic_playlists import playlists_table
+
+
+def playlists_file(folder: str, n: int, seed: int = 0) -> str:
+    """A synthetic MPD-like playlists table of ``n`` playlists (cached)."""
+    path = os.path.join(folder, f"playlists-{n}-{seed}.parquet")
+    if not os.path.exists(path):
+        pq.write_table(
+            playlists_table(n, seed), path + ".tmp", row_group_size=50_000, compression="zstd"
+        )
+        os.replace(path + ".tmp", path)
+    return path
+
+
+def run_cli(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GB, whole process tree, sampled every 50 ms) of ``duet ...``."""
+    start = time.monotonic()
+    proc = psutil.Popen([sys.executable, "-m", "duet.cli", *args], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE)  # fmt: skip
+    peak = 0
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                rss = proc.memory_info().rss + sum(
+                    c.memory_info().rss for c in proc.children(recursive=True)
+                )
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    stop.set()
+    sampler.join()
+    if proc.returncode:
+        raise RuntimeError(f"duet {' '.join(args)} failed:\n{err.decode()[-2000:]}")
+    return time.monotonic() - start, peak / 1e9
