@@ -13,6 +13,14 @@ Two decoders, one result:
 
 Either way the mono downmix (mean of channels) is done chunk by chunk, so memory stays at one
 mono copy of the track, and a hard duration cap stops decoding once a track is too long.
+
+No decode is trusted on its own: its length is checked against what the file declares
+(``duet.pipelines.declared``). libsndfile stops silently at a format change inside a file
+(MP3s joined byte-wise, chained Ogg, joined FLAC) and trusts the first header it reads; when
+its length disagrees with the file's by more than a frame, the file is decoded again with
+ffmpeg and the decode closer to the declared length is kept. The result says which decoder
+made it, why (``note``), and whether its length matches the declaration (``length_check``:
+``ok``, ``short`` — the file is cut or no decoder finds all it declares — or ``long``).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile
+from duet.pipelines.declared import Declared, declared_length
 
 from duet import storage
 from duet.ffmpeg import ffmpeg_path, ffmpeg_version
@@ -50,13 +59,26 @@ class AudioError(Exception):
 DECODERS = ("auto", "ffmpeg")
 
 
+LENGTH_CHECKS = ("ok", "short", "long")
+
+
 @dataclass
 class Decoded:
+    """Mono float32 ``samples`` at the source's ``sample_rate``, and how they were obtained.
+
+    ``declared`` is the length in seconds the file declares (None when its container is not
+    read by ``declared_length``); ``length_check`` is one of LENGTH_CHECKS (None when nothing
+    is declared); ``note`` explains a second decode or a length that does not match.
+    """
+
     samples: np.ndarray
     sample_rate: int
     channels: int
     decoder: str
     warnings: list[str] = field(default_factory=list)
+    declared: float | None = None
+    length_check: str | None = None
+    note: str | None = None
 
     @property
     def duration(self) -> float:
@@ -158,7 +180,8 @@ def decode_file(
 ) -> Decoded:
     """Decode a local file to mono float32; raise AudioError with a precise reason.
 
-    Tracks longer than ``max_seconds`` are refused as soon as that many samples arrived.
+    Tracks longer than ``max_seconds`` are refused as soon as that many samples arrived. The
+    result's length is checked against the file's declared length (module docstring).
     """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}")
@@ -166,14 +189,70 @@ def decode_file(
         raise AudioError("read", f"no such file: {path}")
     if os.path.getsize(path) == 0:
         raise AudioError("read", "empty file (0 bytes)")
+    declared = declared_length(path)
     if decoder == "auto":
         try:
-            return _decode_sndfile(path, max_seconds)
+            fast = _decode_sndfile(path, max_seconds)
         except AudioError:
             raise
         except Exception:  # noqa: BLE001 - libsndfile cannot read it; ffmpeg reads far more
-            pass
-    return _decode_ffmpeg(path, max_seconds, timeout)
+            fast = None
+        if fast is not None:
+            if declared is None or declared.agrees(fast.duration):
+                return checked(fast, declared)
+            return _decode_again(path, fast, declared, max_seconds, timeout)
+    return checked(_decode_ffmpeg(path, max_seconds, timeout), declared)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f} s"
+
+
+def _decode_again(
+    path: str, fast: Decoded, declared: Declared, max_seconds: float, timeout: float
+) -> Decoded:
+    """libsndfile's length disagrees with the file: decode with ffmpeg and keep the decode
+    closer to what the file's frames hold (ffmpeg's when equally close)."""
+    held = _seconds(declared.seconds)
+    if abs(declared.found - declared.seconds) > declared.tolerance:
+        held += f" (its frames hold {_seconds(declared.found)})"
+    reason = f"libsndfile decoded {_seconds(fast.duration)}, the file declares {held}"
+    try:
+        slow = _decode_ffmpeg(path, max_seconds, timeout)
+    except AudioError as exc:
+        if exc.stage == "validate":
+            raise
+        return checked(fast, declared, f"{reason}; ffmpeg failed ({exc.message})")
+    off = abs(slow.duration - declared.found), abs(fast.duration - declared.found)
+    note = f"{reason}; decoded again with ffmpeg: {_seconds(slow.duration)}"
+    if off[0] > off[1]:
+        return checked(fast, declared, note + ", further off, so libsndfile's decode is kept")
+    return checked(slow, declared, note)
+
+
+def checked(decoded: Decoded, declared: Declared | None, note: str | None = None) -> Decoded:
+    """``decoded`` with its length compared to ``declared`` (see Decoded)."""
+    decoded.note = note
+    if declared is None:
+        return decoded
+    decoded.declared = round(declared.seconds, 6)
+    notes = [note] if note else []
+    excess = decoded.duration - declared.seconds
+    if excess < -declared.tolerance or (declared.cut and excess <= declared.tolerance):
+        decoded.length_check = "short"
+        what = declared.cut or "no decoder finds all the audio it declares"
+        notes.append(f"short: {_seconds(decoded.duration)} of the {_seconds(declared.seconds)} "
+                     f"declared; {what} ({declared.detail})")  # fmt: skip
+        if decoded.warnings and not declared.cut:
+            notes[-1] += f"; ffmpeg: {decoded.warnings[0][:200]}"
+    elif excess > declared.tolerance:
+        decoded.length_check = "long"
+        notes.append(f"long: {_seconds(decoded.duration)}, more than the "
+                     f"{_seconds(declared.seconds)} declared ({declared.detail})")  # fmt: skip
+    else:
+        decoded.length_check = "ok"
+    decoded.note = "; ".join(notes) or None
+    return decoded
 
 
 def _decode_ffmpeg(path: str, max_seconds: float, timeout: float) -> Decoded:
