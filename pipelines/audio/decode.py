@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile
-from duet.pipelines.declared import Declared, declared_length
 
 from duet import storage
 from duet.ffmpeg import ffmpeg_path, ffmpeg_version
+from duet.pipelines.declared import Declared, declared_length
 
 _CHUNK_FRAMES = 1 << 16
 _STDERR_LIMIT = 4000
@@ -68,7 +68,8 @@ class Decoded:
 
     ``declared`` is the length in seconds the file declares (None when its container is not
     read by ``declared_length``); ``length_check`` is one of LENGTH_CHECKS (None when nothing
-    is declared); ``note`` explains a second decode or a length that does not match.
+    is declared); ``decoded_again`` says libsndfile's decode disagreed with the file and
+    ffmpeg decoded it again; ``note`` explains that or a length that does not match.
     """
 
     samples: np.ndarray
@@ -78,6 +79,7 @@ class Decoded:
     warnings: list[str] = field(default_factory=list)
     declared: float | None = None
     length_check: str | None = None
+    decoded_again: bool = False
     note: str | None = None
 
     @property
@@ -217,12 +219,14 @@ def _decode_again(
     if abs(declared.found - declared.seconds) > declared.tolerance:
         held += f" (its frames hold {_seconds(declared.found)})"
     reason = f"libsndfile decoded {_seconds(fast.duration)}, the file declares {held}"
+    fast.decoded_again = True
     try:
         slow = _decode_ffmpeg(path, max_seconds, timeout)
     except AudioError as exc:
         if exc.stage == "validate":
             raise
         return checked(fast, declared, f"{reason}; ffmpeg failed ({exc.message})")
+    slow.decoded_again = True
     off = abs(slow.duration - declared.found), abs(fast.duration - declared.found)
     note = f"{reason}; decoded again with ffmpeg: {_seconds(slow.duration)}"
     if off[0] > off[1]:
@@ -322,6 +326,9 @@ def decode_uri(
     uri: str, *, max_seconds: float, timeout: float = 600.0, decoder: str = "auto"
 ) -> Decoded:
     """Decode a local path or an object-store URI (downloaded to a temporary file first)."""
+    problem = storage.scheme_problem(uri)
+    if problem:
+        raise AudioError("read", f"cannot read {uri[:200]}: {problem}")
     if not storage.is_remote(uri):
         return decode_file(
             storage.local_path(uri), max_seconds=max_seconds, timeout=timeout, decoder=decoder
