@@ -13,7 +13,7 @@ import soundfile
 from duet.ffmpeg import ffmpeg_path
 from duet.sample_catalog import encode, generate
 from duet.synth import GENRES, render
-from tests.helpers import run_shards, tone, unsupported_codec_wav
+from tests.helpers import damaged_audio, run_shards, tone, unsupported_codec_wav
 
 CODECS = ("mp3", "flac", "ogg", "wav", "m4a")
 
@@ -73,3 +73,9 @@ def published(catalog, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("published"))
     run_shards(os.path.join(catalog, "tracks.parquet"), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def damaged_files(tmp_path_factory) -> dict[str, str]:
+    """Joined, chained, cut and over-range files, and the clean file of each codec."""
+    return damaged_audio(str(tmp_path_factory.mktemp("damaged")))

@@ -213,12 +213,14 @@ def _seconds(value: float) -> str:
 def _decode_again(
     path: str, fast: Decoded, declared: Declared, max_seconds: float, timeout: float
 ) -> Decoded:
-    """libsndfile's length disagrees with the file: decode with ffmpeg and keep the decode
-    closer to what the file's frames hold (ffmpeg's when equally close)."""
+    """libsndfile's length disagrees with the file: decode with ffmpeg and keep its decode
+    unless it is further than a frame from what the file's frames hold and libsndfile's
+    is closer."""
     held = _seconds(declared.seconds)
     if abs(declared.found - declared.seconds) > declared.tolerance:
         held += f" (its frames hold {_seconds(declared.found)})"
     reason = f"libsndfile decoded {_seconds(fast.duration)}, the file declares {held}"
+    reason += f" ({declared.detail})"
     fast.decoded_again = True
     try:
         slow = _decode_ffmpeg(path, max_seconds, timeout)
@@ -229,7 +231,7 @@ def _decode_again(
     slow.decoded_again = True
     off = abs(slow.duration - declared.found), abs(fast.duration - declared.found)
     note = f"{reason}; decoded again with ffmpeg: {_seconds(slow.duration)}"
-    if off[0] > off[1]:
+    if off[0] > max(off[1], declared.tolerance):
         return checked(fast, declared, note + ", further off, so libsndfile's decode is kept")
     return checked(slow, declared, note)
 
@@ -240,22 +242,22 @@ def checked(decoded: Decoded, declared: Declared | None, note: str | None = None
     if declared is None:
         return decoded
     decoded.declared = round(declared.seconds, 6)
-    notes = [note] if note else []
-    excess = decoded.duration - declared.seconds
-    if excess < -declared.tolerance or (declared.cut and excess <= declared.tolerance):
-        decoded.length_check = "short"
-        what = declared.cut or "no decoder finds all the audio it declares"
-        notes.append(f"short: {_seconds(decoded.duration)} of the {_seconds(declared.seconds)} "
-                     f"declared; {what} ({declared.detail})")  # fmt: skip
-        if decoded.warnings and not declared.cut:
-            notes[-1] += f"; ffmpeg: {decoded.warnings[0][:200]}"
-    elif excess > declared.tolerance:
+    excess, tolerance = decoded.duration - declared.seconds, declared.tolerance
+    got, want = _seconds(decoded.duration), _seconds(declared.seconds)
+    where = "" if note else f" ({declared.detail})"
+    if excess > tolerance:
         decoded.length_check = "long"
-        notes.append(f"long: {_seconds(decoded.duration)}, more than the "
-                     f"{_seconds(declared.seconds)} declared ({declared.detail})")  # fmt: skip
+        verdict = f"long: {got}, more than the {want} declared{where}"
+    elif excess < -tolerance or declared.cut:
+        decoded.length_check = "short"
+        why = declared.cut or "no decoder finds all the audio it declares"
+        verdict = f"short: {got} of the {want} declared; {why}{where}"
+        if decoded.warnings and not declared.cut:
+            verdict += f"; ffmpeg: {decoded.warnings[0][:200]}"
     else:
         decoded.length_check = "ok"
-    decoded.note = "; ".join(notes) or None
+        return decoded
+    decoded.note = f"{note}; {verdict}" if note else verdict
     return decoded
 
 
