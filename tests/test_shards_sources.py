@@ -80,13 +80,20 @@ def test_over_range_sources_are_found_with_one_query(sources_run):
     }
 
 
-def test_stray_sample_and_urls_fail_with_their_reasons(sources_run):
-    failures = {f["track_id"]: f for f in AudioIndex.open(sources_run[1]).failures().to_pylist()}
-    assert failures["stray.wav"]["stage"] == "validate"
-    assert "isolated sample" in failures["stray.wav"]["error"]
+def failures(out: str) -> dict[str, dict]:
+    return {f["track_id"]: f for f in AudioIndex.open(out).failures().to_pylist()}
+
+
+def test_stray_sample_fails_with_its_reason(sources_run):
+    stray = failures(sources_run[1])["stray.wav"]
+    assert stray["stage"] == "validate" and "isolated sample" in stray["error"]
+
+
+def test_urls_fail_naming_the_schemes_that_are_read(sources_run):
     for url in URLS:
-        error = failures[url]["error"]
-        assert failures[url]["stage"] == "read" and "URLs are not read" in error
+        failure = failures(sources_run[1])[url]
+        error = failure["error"]
+        assert failure["stage"] == "read" and "URLs are not read" in error
         assert all(s in error for s in ("local path", "file://", "s3://", "gs://"))
         assert "apache-beam[gcp]" not in error
 
