@@ -12,6 +12,7 @@ def test_shards_benchmark_meets_its_targets():
     assert results["vs_bare"] >= 0.65
     assert results["threads_x"] >= 1.6
     assert results["rss_mb"] <= 1536
+    assert results["check_share"] <= 0.05
 
 
 def test_benchmark_harness_runs_every_comparison(tmp_path):
@@ -26,6 +27,7 @@ def test_benchmark_harness_runs_every_comparison(tmp_path):
         "scale1_s",
         "scale_threads_s",
         "scale_procs_s",
+        "check_s",
     ):
         assert results[key] > 0, key
     assert 100 < results["rss_mb"] < 1536
