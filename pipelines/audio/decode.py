@@ -18,9 +18,10 @@ No decode is trusted on its own: its length is checked against what the file dec
 (``duet.pipelines.declared``). libsndfile stops silently at a format change inside a file
 (MP3s joined byte-wise, chained Ogg, joined FLAC) and trusts the first header it reads; when
 its length disagrees with the file's by more than a frame, the file is decoded again with
-ffmpeg and the decode closer to the declared length is kept. The result says which decoder
-made it, why (``note``), and whether its length matches the declaration (``length_check``:
-``ok``, ``short`` — the file is cut or no decoder finds all it declares — or ``long``).
+ffmpeg, whose decode is kept unless it is further from what the frames hold. The result says
+which decoder made it, why (``note``), and whether its length matches the declaration
+(``length_check``: ``ok``, ``short`` — the file is cut or no decoder finds all it declares —
+or ``long``).
 """
 
 from __future__ import annotations
@@ -201,9 +202,9 @@ def decode_file(
             fast = None
         if fast is not None:
             if declared is None or declared.agrees(fast.duration):
-                return checked(fast, declared)
+                return _checked(fast, declared)
             return _decode_again(path, fast, declared, max_seconds, timeout)
-    return checked(_decode_ffmpeg(path, max_seconds, timeout), declared)
+    return _checked(_decode_ffmpeg(path, max_seconds, timeout), declared)
 
 
 def _seconds(value: float) -> str:
@@ -227,16 +228,16 @@ def _decode_again(
     except AudioError as exc:
         if exc.stage == "validate":
             raise
-        return checked(fast, declared, f"{reason}; ffmpeg failed ({exc.message})")
+        return _checked(fast, declared, f"{reason}; ffmpeg failed ({exc.message})")
     slow.decoded_again = True
     off = abs(slow.duration - declared.found), abs(fast.duration - declared.found)
     note = f"{reason}; decoded again with ffmpeg: {_seconds(slow.duration)}"
     if off[0] > max(off[1], declared.tolerance):
-        return checked(fast, declared, note + ", further off, so libsndfile's decode is kept")
-    return checked(slow, declared, note)
+        return _checked(fast, declared, note + ", further off, so libsndfile's decode is kept")
+    return _checked(slow, declared, note)
 
 
-def checked(decoded: Decoded, declared: Declared | None, note: str | None = None) -> Decoded:
+def _checked(decoded: Decoded, declared: Declared | None, note: str | None = None) -> Decoded:
     """``decoded`` with its length compared to ``declared`` (see Decoded)."""
     decoded.note = note
     if declared is None:
