@@ -3,9 +3,10 @@
 import os
 
 import pytest
-from duet.pipelines.declared import declared_length
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from duet.pipelines.audio.declared import declared_length
 
 
 @pytest.mark.parametrize(

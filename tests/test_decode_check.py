@@ -2,7 +2,8 @@
 understated files on real libsndfile and ffmpeg, and the clean file of every codec."""
 
 import pytest
-from duet.pipelines.decode import decode_file
+
+from duet.pipelines.audio.decode import decode_file
 
 CLEAN = {"clean.mp3": "libsndfile", "clean.flac": "libsndfile", "clean.ogg": "libsndfile",
          "clean.opus": "libsndfile", "clean.wav": "libsndfile", "clean.m4a": "ffmpeg"}  # fmt: skip

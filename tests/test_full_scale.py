@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from duet.pipelines.audio import AudioConfig, process_decoded, process_track
-from duet.pipelines.decode import AudioError, Decoded
+
+from duet.pipelines.audio.decode import AudioError, Decoded
+from duet.pipelines.audio.track import AudioConfig, process_decoded, process_track
 
 CONFIG = AudioConfig(wav_rates=(16000, 22050, 44100))
 

@@ -15,7 +15,7 @@ Either way the mono downmix (mean of channels) is done chunk by chunk, so memory
 mono copy of the track, and a hard duration cap stops decoding once a track is too long.
 
 No decode is trusted on its own: its length is checked against what the file declares
-(``duet.pipelines.declared``). libsndfile stops silently at a format change inside a file
+(``duet.pipelines.audio.declared``). libsndfile stops silently at a format change inside a file
 (MP3s joined byte-wise, chained Ogg, joined FLAC) and trusts the first header it reads; when
 its length disagrees with the file's by more than a frame, the file is decoded again with
 ffmpeg, whose decode is kept unless it is further from what the frames hold. The result says
@@ -40,7 +40,7 @@ import soundfile
 
 from duet import storage
 from duet.ffmpeg import ffmpeg_path, ffmpeg_version
-from duet.pipelines.declared import Declared, declared_length
+from duet.pipelines.audio.declared import Declared, declared_length
 
 _CHUNK_FRAMES = 1 << 16
 _STDERR_LIMIT = 4000

@@ -3,7 +3,7 @@
 A decoder that stops early (or runs long) returns a plausible array and exit status 0, so its
 result is only trusted once it agrees with the file. This module reads, per container:
 
-- **MP3**: frame headers and Xing/Info/VBRI headers, joined streams (``duet.pipelines.mpeg``).
+- **MP3**: frame headers and Xing/Info/VBRI headers, joined streams (``duet.pipelines.audio.mpeg``).
 - **Ogg** (Vorbis, Opus, FLAC): every page header; each beginning-of-stream page after data
   starts a new chained stream; a stream declares its last granule position (Opus: minus
   pre-skip, at 48 kHz).
@@ -24,7 +24,7 @@ import os
 import struct
 from dataclasses import dataclass
 
-from duet.pipelines.mpeg import mp3_length, skip_id3
+from duet.pipelines.audio.mpeg import mp3_length, skip_id3
 
 __all__ = ["Declared", "declared_length"]
 
