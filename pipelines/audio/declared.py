@@ -208,13 +208,14 @@ def _flac_frame_end(buf, lo: int, hi: int, min_block: int) -> int | None:
 
 def _flac(buf, start: int) -> Declared | None:
     n = len(buf)
-    heads = [start]
-    while True:
-        nxt = buf.find(b"fLaC", heads[-1] + 4)
-        if nxt < 0:
-            break
-        if buf[nxt + 4] & 0x7F == 0 and buf[nxt + 5 : nxt + 8] == b"\x00\x00\x22":
+    heads, cursor = [start], start + 4
+    while (nxt := buf.find(b"fLaC", cursor)) >= 0:
+        if (
+            buf[nxt + 4 : nxt + 5] in (b"\x00", b"\x80")
+            and buf[nxt + 5 : nxt + 8] == b"\x00\x00\x22"
+        ):
             heads.append(nxt)
+        cursor = nxt + 4
     declared = found = 0.0
     frame = 0.0
     for i, head in enumerate(heads):
