@@ -26,6 +26,25 @@ def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
+REMOTE_SCHEMES = ("s3", "gs")
+"""Object stores read through Beam's FileSystems; with local paths and ``file://``, all there is."""
+
+
+def scheme_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be read (a scheme that is not a local path, file://, s3:// or gs://,
+    e.g. an http(s) URL), or None."""
+    if not is_remote(uri):
+        return None
+    scheme = uri.split("://", 1)[0]
+    if scheme.lower() in REMOTE_SCHEMES:
+        return None
+    kind = "http(s) URLs are" if scheme.lower() in ("http", "https") else f"{scheme}:// is"
+    return (
+        f"{kind} not read: use a local path, file://, s3:// or gs:// "
+        "(download the files or copy them to a bucket first)"
+    )
+
+
 def local_path(uri: str) -> str:
     return uri[len("file://") :] if uri.startswith("file://") else uri
 

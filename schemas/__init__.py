@@ -37,11 +37,27 @@ AUDIO_INDEX = pa.schema(
         pa.field("duration", pa.float64(), nullable=False),
         pa.field("sha256", pa.string(), nullable=False),
         pa.field("split", pa.string()),
+        pa.field("decoder", pa.string()),
+        pa.field("source_duration", pa.float64()),
+        pa.field("declared_duration", pa.float64()),
+        pa.field("length_check", pa.string()),
+        pa.field("decode_note", pa.string()),
+        pa.field("clipped", pa.int64()),
+        pa.field("gain", pa.float64()),
     ]
 )
 """One row per (track, stream). ``shard`` is relative to the dataset root, so a published
 folder can be copied between disk and buckets; member data is ``[offset, offset + size)``
-and, for npy, the array payload starts ``payload_offset`` bytes in."""
+and, for npy, the array payload starts ``payload_offset`` bytes in.
+
+How the track's source was read (the same on each of its rows; null in indexes written
+before these columns existed): ``decoder`` that made the samples (name and version);
+``source_duration`` decoded seconds of the whole source; ``declared_duration`` seconds the
+file's headers declare (null: not declared in a form duet reads); ``length_check`` ``ok`` /
+``short`` (cut, or no decoder finds all it declares) / ``long`` (more than declared), null
+when nothing is declared; ``decode_note`` why a second decoder was used or what does not
+match; ``clipped`` source samples beyond full scale; ``gain`` the factor every stream was
+scaled by so that none is clipped (1.0: untouched)."""
 
 FAILURES = pa.schema(
     [

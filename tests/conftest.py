@@ -18,7 +18,7 @@ from duet.pipelines.audio.mel import presets
 from duet.pipelines.audio.track import AudioConfig
 from duet.sample_catalog import encode, generate
 from duet.synth import GENRES, render
-from tests.support.helpers import run_shards, tone, unsupported_codec_wav
+from tests.support.helpers import damaged_audio, run_shards, tone, unsupported_codec_wav
 from tests.support.s3 import moto_s3
 
 CODECS = ("mp3", "flac", "ogg", "wav", "m4a")
@@ -138,3 +138,9 @@ def ferraro_dataset(catalog, dataset, tmp_path_factory):
     ):  # fmt: skip
         assert main(argv) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def damaged_files(tmp_path_factory) -> dict[str, str]:
+    """Joined, chained, cut and over-range files, and the clean file of each codec."""
+    return damaged_audio(str(tmp_path_factory.mktemp("damaged")))

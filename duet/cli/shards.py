@@ -33,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--min-seconds", type=float, default=1.0, help="shorter tracks are refused (default 1 s)")
     add("--min-sample-rate", type=int, default=8000, help="lower source rates are refused")
     add("--decoder", choices=DECODERS, default="auto",
-        help="auto: libsndfile in-process for MP3/FLAC/Ogg/WAV, ffmpeg for the rest; "
+        help="auto: libsndfile in-process for MP3/FLAC/Ogg/WAV (decoded again with ffmpeg when "
+             "its length disagrees with the file's headers), ffmpeg for the rest; "
              "ffmpeg: every file in an ffmpeg subprocess (isolation for untrusted input)")  # fmt: skip
     add("--decode-timeout", type=float, default=600.0, help="seconds before ffmpeg is killed")
     add("--num-shards", type=int, default=None,
@@ -75,6 +76,7 @@ def print_summary(done: BeamRun, output: str) -> None:
         ("failed", counts["failed"]),
         *((f"  failed at {stage}", n) for stage, n in counts["failed_by_stage"].items()),
         ("audio decoded", f"{body['source_seconds'] / 3600:.2f} h"),
+        *_source_rows(counts),
         ("shards", f"{body['num_shards']} per stream ({counters.get('shards_written', 0)} "
                    f"written, {counters.get('shards_reused', 0)} unchanged)"),
         *((f"  {s}", f"{b / 1e6:.1f} MB") for s, b in body["bytes"].items()),
@@ -83,8 +85,44 @@ def print_summary(done: BeamRun, output: str) -> None:
                        f"{body['source_seconds'] / wall:.0f}x realtime"),
         ("mel statistics", f"over split '{body['stats_split']}'"),
     ])  # fmt: skip
+    _print_source_notes(output)
     failures = schemas.read_table(layout.at(output, layout.FAILURES), schemas.FAILURES)
     if failures.num_rows:
         print(f"\nfailures ({failures.num_rows}, first 20):")
         print_table([(str(f["track_id"])[:40], f["stage"], f["error"][:90])
                      for f in failures.slice(0, 20).to_pylist()], indent="  ")  # fmt: skip
+
+
+def _source_rows(counts: dict) -> list[tuple[str, str]]:
+    """Summary rows for the decode length check and the over-range policy."""
+    check, levels = counts.get("decode_check"), counts.get("over_range")
+    if check is None or levels is None:
+        return []
+    return [
+        ("decode length check", f"{check['ok']} ok, {check['short']} short, {check['long']} long, "
+                                f"{check['undeclared']} undeclared"),
+        ("  decoded again", f"{check['decoded_again']} (libsndfile disagreed with the file; ffmpeg)"),
+        ("over full scale", f"{levels['clipped_tracks']} tracks, {levels['clipped_samples']} samples"),
+        ("  scaled down", f"{levels['scaled_tracks']} tracks (min gain {levels['min_gain']:.4g}), "
+                          "none clipped"),
+    ]  # fmt: skip
+
+
+def _print_source_notes(root: str, limit: int = 20) -> None:
+    """Indexed tracks whose decode does not match the file, or that were scaled down."""
+    import pyarrow.compute as pc
+
+    index = schemas.read_table(layout.at(root, layout.INDEX), schemas.AUDIO_INDEX)
+    first = index.filter(pc.equal(index["stream"], index["stream"][0])) if len(index) else index
+    noted = first.filter(pc.or_(pc.is_valid(first["decode_note"]), pc.less(first["gain"], 1.0)))
+    if not noted.num_rows:
+        return
+    print(f"\ntracks with a decode note or a gain ({noted.num_rows}, first {limit}; "
+          "the index has decoder, length_check, decode_note, clipped, gain):")  # fmt: skip
+    for r in noted.sort_by("track_id").slice(0, limit).to_pylist():
+        declared = "-" if r["declared_duration"] is None else f"{r['declared_duration']:.3f}"
+        print(f"  {str(r['track_id'])[:40]:<40}  {r['length_check'] or '-':<6} "
+              f"{r['source_duration']:.3f} s of {declared} declared, {r['decoder'].split()[0]}, "
+              f"gain {r['gain']:.4g}, {r['clipped']} over full scale")  # fmt: skip
+        if r["decode_note"]:
+            print(f"    {r['decode_note'][:300]}")

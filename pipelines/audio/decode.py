@@ -13,6 +13,15 @@ Two decoders, one result:
 
 Either way the mono downmix (mean of channels) is done chunk by chunk, so memory stays at one
 mono copy of the track, and a hard duration cap stops decoding once a track is too long.
+
+No decode is trusted on its own: its length is checked against what the file declares
+(``duet.pipelines.audio.declared``). libsndfile stops silently at a format change inside a file
+(MP3s joined byte-wise, chained Ogg, joined FLAC) and trusts the first header it reads; when
+its length disagrees with the file's by more than a frame, the file is decoded again with
+ffmpeg, whose decode is kept unless it is further from what the frames hold. The result says
+which decoder made it, why (``note``), and whether its length matches the declaration
+(``length_check``: ``ok``, ``short`` — the file is cut or no decoder finds all it declares —
+or ``long``).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import soundfile
 
 from duet import storage
 from duet.ffmpeg import ffmpeg_path, ffmpeg_version
+from duet.pipelines.audio.declared import Declared, declared_length
 
 _CHUNK_FRAMES = 1 << 16
 _STDERR_LIMIT = 4000
@@ -50,13 +60,28 @@ class AudioError(Exception):
 DECODERS = ("auto", "ffmpeg")
 
 
+LENGTH_CHECKS = ("ok", "short", "long")
+
+
 @dataclass
 class Decoded:
+    """Mono float32 ``samples`` at the source's ``sample_rate``, and how they were obtained.
+
+    ``declared`` is the length in seconds the file declares (None when its container is not
+    read by ``declared_length``); ``length_check`` is one of LENGTH_CHECKS (None when nothing
+    is declared); ``decoded_again`` says libsndfile's decode disagreed with the file and
+    ffmpeg decoded it again; ``note`` explains that or a length that does not match.
+    """
+
     samples: np.ndarray
     sample_rate: int
     channels: int
     decoder: str
     warnings: list[str] = field(default_factory=list)
+    declared: float | None = None
+    length_check: str | None = None
+    decoded_again: bool = False
+    note: str | None = None
 
     @property
     def duration(self) -> float:
@@ -158,7 +183,8 @@ def decode_file(
 ) -> Decoded:
     """Decode a local file to mono float32; raise AudioError with a precise reason.
 
-    Tracks longer than ``max_seconds`` are refused as soon as that many samples arrived.
+    Tracks longer than ``max_seconds`` are refused as soon as that many samples arrived. The
+    result's length is checked against the file's declared length (module docstring).
     """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}")
@@ -166,14 +192,74 @@ def decode_file(
         raise AudioError("read", f"no such file: {path}")
     if os.path.getsize(path) == 0:
         raise AudioError("read", "empty file (0 bytes)")
+    declared = declared_length(path)
     if decoder == "auto":
         try:
-            return _decode_sndfile(path, max_seconds)
+            fast = _decode_sndfile(path, max_seconds)
         except AudioError:
             raise
         except Exception:  # noqa: BLE001 - libsndfile cannot read it; ffmpeg reads far more
-            pass
-    return _decode_ffmpeg(path, max_seconds, timeout)
+            fast = None
+        if fast is not None:
+            if declared is None or declared.agrees(fast.duration):
+                return _checked(fast, declared)
+            return _decode_again(path, fast, declared, max_seconds, timeout)
+    return _checked(_decode_ffmpeg(path, max_seconds, timeout), declared)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f} s"
+
+
+def _decode_again(
+    path: str, fast: Decoded, declared: Declared, max_seconds: float, timeout: float
+) -> Decoded:
+    """libsndfile's length disagrees with the file: decode with ffmpeg and keep its decode
+    unless it is further than a frame from what the file's frames hold and libsndfile's
+    is closer."""
+    held = _seconds(declared.seconds)
+    if abs(declared.found - declared.seconds) > declared.tolerance:
+        held += f" (its frames hold {_seconds(declared.found)})"
+    reason = f"libsndfile decoded {_seconds(fast.duration)}, the file declares {held}"
+    reason += f" ({declared.detail})"
+    fast.decoded_again = True
+    try:
+        slow = _decode_ffmpeg(path, max_seconds, timeout)
+    except AudioError as exc:
+        if exc.stage == "validate":
+            raise
+        return _checked(fast, declared, f"{reason}; ffmpeg failed ({exc.message})")
+    slow.decoded_again = True
+    off = abs(slow.duration - declared.found), abs(fast.duration - declared.found)
+    note = f"{reason}; decoded again with ffmpeg: {_seconds(slow.duration)}"
+    if off[0] > max(off[1], declared.tolerance):
+        return _checked(fast, declared, note + ", further off, so libsndfile's decode is kept")
+    return _checked(slow, declared, note)
+
+
+def _checked(decoded: Decoded, declared: Declared | None, note: str | None = None) -> Decoded:
+    """``decoded`` with its length compared to ``declared`` (see Decoded)."""
+    decoded.note = note
+    if declared is None:
+        return decoded
+    decoded.declared = round(declared.seconds, 6)
+    excess, tolerance = decoded.duration - declared.seconds, declared.tolerance
+    got, want = _seconds(decoded.duration), _seconds(declared.seconds)
+    where = "" if note else f" ({declared.detail})"
+    if excess > tolerance:
+        decoded.length_check = "long"
+        verdict = f"long: {got}, more than the {want} declared{where}"
+    elif excess < -tolerance or declared.cut:
+        decoded.length_check = "short"
+        why = declared.cut or "no decoder finds all the audio it declares"
+        verdict = f"short: {got} of the {want} declared; {why}{where}"
+        if decoded.warnings and not declared.cut:
+            verdict += f"; ffmpeg: {decoded.warnings[0][:200]}"
+    else:
+        decoded.length_check = "ok"
+        return decoded
+    decoded.note = f"{note}; {verdict}" if note else verdict
+    return decoded
 
 
 def _decode_ffmpeg(path: str, max_seconds: float, timeout: float) -> Decoded:
@@ -243,6 +329,9 @@ def decode_uri(
     uri: str, *, max_seconds: float, timeout: float = 600.0, decoder: str = "auto"
 ) -> Decoded:
     """Decode a local path or an object-store URI (downloaded to a temporary file first)."""
+    problem = storage.scheme_problem(uri)
+    if problem:
+        raise AudioError("read", f"cannot read {uri[:200]}: {problem}")
     if not storage.is_remote(uri):
         return decode_file(
             storage.local_path(uri), max_seconds=max_seconds, timeout=timeout, decoder=decoder

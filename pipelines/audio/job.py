@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from duet import layout, publish, schemas, storage
 from duet.errors import DuetError
 from duet.hashing import member_key, shard_of
-from duet.pipelines.audio.decode import AudioError
+from duet.pipelines.audio.decode import LENGTH_CHECKS, AudioError
 from duet.pipelines.audio.manifest import ManifestRow, read_manifest
 from duet.pipelines.audio.mel import MelProfile, resolve_profile
 from duet.pipelines.audio.stats import BandStats, merge_in_order
@@ -38,12 +38,17 @@ from duet.pipelines.audio.tar import TarWriter
 from duet.pipelines.audio.track import AudioConfig, process_track, sidecar_bytes
 from duet.progress import record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 TYPICAL_TRACK_SECONDS = 240.0
 DEFAULT_STREAMS = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
 """Every stream the published systems read: CLMR's 22.05 kHz and Choi's 16 kHz waveforms, and
 the mel profiles of Choi, Alonso-Jiménez and Ferraro."""
+SOURCE_COLUMNS = ("decoder", "source_duration", "declared_duration", "length_check",
+                  "decode_note", "clipped", "gain")  # fmt: skip
+"""Per-track fields of ``ProcessedTrack.info`` copied into each of the track's index rows."""
+DECODE_CHECK_COUNTS = (*LENGTH_CHECKS, "undeclared", "decoded_again")
+"""Counts of tracks by length check in the summary, and of tracks decoded a second time."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,8 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
     keys: dict[str, str] = {}
     totals = {"tracks": 0, "audio_seconds": 0.0, "source_seconds": 0.0,
               "with_split": sum(r.split is not None for r in rows)}  # fmt: skip
+    checks = Counter()
+    levels = {"scaled_tracks": 0, "min_gain": 1.0, "clipped_tracks": 0, "clipped_samples": 0}
     for row in rows:
         key = member_key(row.track_id)
         track, failure = None, None
@@ -184,11 +191,20 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
                 "sample_rate": member.sample_rate, "profile": member.profile, "samples": member.samples,
                 "frames": member.frames, "n_mels": member.n_mels, "duration": member.duration,
                 "sha256": member.sha256, "split": row.split,
+                **{k: track.info[k] for k in SOURCE_COLUMNS},
             })  # fmt: skip
         duration = track.members[0].duration
         totals["tracks"] += 1
         totals["audio_seconds"] += duration
         totals["source_seconds"] += track.info["source_duration"]
+        checks[track.info["length_check"] or "undeclared"] += 1
+        checks["decoded_again"] += track.info["decoded_again"]
+        if track.info["gain"] < 1.0:
+            levels["scaled_tracks"] += 1
+            levels["min_gain"] = min(levels["min_gain"], track.info["gain"])
+        if track.info["clipped"]:
+            levels["clipped_tracks"] += 1
+            levels["clipped_samples"] += track.info["clipped"]
         for name, feats in track.mels.items():
             part = BandStats.of(feats)
             for split in ("all", "train") if row.split == "train" else ("all",):
@@ -214,6 +230,8 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
         "failed": len(failures),
         "failed_by_stage": dict(sorted(stages.items())),
         "bytes": {s: w.position for s, w in writers.items()},
+        "decode_check": dict(sorted(checks.items())),
+        "over_range": levels,
         "stats": {
             split: {n: s.to_json() for n, s in sorted(d.items())} for split, d in stats.items()
         },
@@ -298,6 +316,12 @@ def finalize(
         stages["manifest"] = stages.get("manifest", 0) + len(manifest_failures)
     tracks_ok = sum(r["tracks"] for r in reports)
     failed = sum(r["failed"] for r in reports) + len(manifest_failures)
+    checks = Counter()
+    for r in reports:
+        checks.update(r["decode_check"])
+    levels = {k: sum(r["over_range"][k] for r in reports)
+              for k in ("scaled_tracks", "clipped_tracks", "clipped_samples")}  # fmt: skip
+    levels["min_gain"] = min((r["over_range"]["min_gain"] for r in reports), default=1.0)
     body = layout.summary(
         "shards",
         format_version=FORMAT_VERSION,
@@ -308,6 +332,8 @@ def finalize(
             "indexed": tracks_ok,
             "failed": failed,
             "failed_by_stage": dict(sorted(stages.items())),
+            "decode_check": {k: checks.get(k, 0) for k in DECODE_CHECK_COUNTS},
+            "over_range": levels,
         },
         num_shards=num_shards,
         streams=config.streams,

@@ -1,6 +1,14 @@
 """One track, end to end: decode → validate → excerpt → resample → log-mel → encoded members.
 
 Pure functions with no Beam in sight; the shards job calls ``process_track`` per track.
+
+Nothing lossy is hidden. Samples beyond full scale (|x| > 1: float sources, lossy decoders'
+overshoot, resampling's inter-sample peaks) are never clipped into int16: every stream of the
+track is scaled by one ``gain`` = 1 / (its largest peak) and the gain is recorded, with the
+number of source samples that were beyond full scale (``clipped``). A track whose over-range
+part is only isolated outliers (a sample ≥ 4× every sample within 4 of it — a stray 1e30, a
+corrupt float — which scaling would turn into near-silence and resampling into long ringing)
+is refused with the reason.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ from duet.pipelines.audio.mel import MelProfile, log_mels
 
 WAV_FORMATS = ("npy", "flac")
 _FP16_MAX = 65504.0
+OUTLIER_RATIO = 4.0
+"""An over-range sample this many times larger than every neighbour within OUTLIER_REACH is
+an outlier: band-limited audio cannot jump 12 dB above all of its 8 neighbours."""
+OUTLIER_REACH = 4
 
 
 @dataclass(frozen=True)
@@ -112,8 +124,8 @@ def flac_bytes(pcm: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def validate(decoded: Decoded, config: AudioConfig) -> None:
-    """Refuse audio no trainer should see, with the reason."""
+def validate(decoded: Decoded, config: AudioConfig) -> float:
+    """Refuse audio no trainer should see, with the reason; return the peak |sample|."""
     if decoded.sample_rate < config.min_sample_rate:
         raise AudioError(
             "validate", f"sample rate {decoded.sample_rate} Hz is below {config.min_sample_rate} Hz"
@@ -132,6 +144,32 @@ def validate(decoded: Decoded, config: AudioConfig) -> None:
     if peak <= 10.0 ** (config.silence_dbfs / 20.0):
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.1f}"
         raise AudioError("validate", f"silent: peak {level} dBFS <= {config.silence_dbfs:g} dBFS")
+    return peak
+
+
+def over_range(samples: np.ndarray, sample_rate: int, peak: float) -> int:
+    """How many samples lie beyond full scale (|x| > 1); AudioError if any of them is an
+    isolated outlier (see OUTLIER_RATIO). ``peak`` is max |x| (from ``validate``)."""
+    if peak <= 1.0:
+        return 0
+    magnitude = np.abs(samples)
+    over = np.flatnonzero(magnitude > 1.0)
+    padded = np.pad(magnitude, OUTLIER_REACH)
+    neighbours = np.zeros(len(over), np.float32)
+    for shift in range(1, OUTLIER_REACH + 1):
+        np.maximum(neighbours, padded[over + OUTLIER_REACH - shift], out=neighbours)
+        np.maximum(neighbours, padded[over + OUTLIER_REACH + shift], out=neighbours)
+    outliers = over[magnitude[over] > OUTLIER_RATIO * neighbours]
+    if len(outliers):
+        first, worst = outliers[0], float(magnitude[outliers].max())
+        raise AudioError(
+            "validate",
+            f"over-range outliers: {len(outliers)} isolated sample(s) beyond full scale, up to "
+            f"{worst:.3g}, the first at {first / sample_rate:.3f} s, with neighbours at most "
+            f"{float(neighbours[over == first][0]):.3g}: corrupt samples, not audio (repair the "
+            "source or remove them)",
+        )
+    return len(over)
 
 
 def centred_excerpt(
@@ -159,30 +197,49 @@ def sidecar_bytes(track_id: str, member: Member, info: dict) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def quantise(native: np.ndarray, native_rate: int, rates: list[int]) -> tuple[dict, float]:
+    """int16 PCM of ``native`` at each of ``rates`` (soxr HQ) and the gain applied to all of
+    them: 1.0, or 1 / the largest peak when any would go beyond full scale (never clipped)."""
+
+    pcm: dict[int, np.ndarray] = {}
+    resampled: dict[int, np.ndarray] = {}
+    over = False
+    for rate in rates:
+        resampled[rate] = (
+            native
+            if rate == native_rate
+            else soxr.resample(native, native_rate, rate, quality="HQ")
+        )
+        pcm[rate], clipped = to_int16(resampled[rate])
+        over = over or clipped > 0
+    if not over:
+        return pcm, 1.0
+    gain = np.float32(1.0 / max(float(np.max(np.abs(r))) for r in resampled.values()))
+    return {rate: to_int16(r * gain)[0] for rate, r in resampled.items()}, float(gain)
+
+
 def process_decoded(decoded: Decoded, config: AudioConfig) -> ProcessedTrack:
     """Validate, excerpt, resample and featurise an already decoded track."""
-    validate(decoded, config)
+    peak = validate(decoded, config)
+    clipped = over_range(decoded.samples, decoded.sample_rate, peak)
     native, start = centred_excerpt(decoded.samples, decoded.sample_rate, config.max_seconds)
+    rates = list(dict.fromkeys([*config.wav_rates, *(p.sample_rate for p in config.profiles)]))
+    pcm, gain = quantise(native, decoded.sample_rate, rates)
+    del native
     info = {
         "source_sample_rate": decoded.sample_rate,
         "source_channels": decoded.channels,
         "source_duration": round(decoded.duration, 6),
+        "declared_duration": decoded.declared,
+        "length_check": decoded.length_check,
         "excerpt_start": round(start / decoded.sample_rate, 6),
         "decoder": decoded.decoder,
+        "decode_note": decoded.note,
+        "decoded_again": decoded.decoded_again,
         "decode_warnings": len(decoded.warnings),
+        "clipped": clipped,
+        "gain": gain,
     }
-    rates = list(dict.fromkeys([*config.wav_rates, *(p.sample_rate for p in config.profiles)]))
-    pcm: dict[int, np.ndarray] = {}
-    clipped = 0
-    for rate in rates:
-        if rate == decoded.sample_rate:
-            resampled = native
-        else:
-            resampled = soxr.resample(native, decoded.sample_rate, rate, quality="HQ")
-        pcm[rate], clipped_here = to_int16(resampled)
-        clipped = max(clipped, clipped_here)
-    del native
-    info["clipped_samples"] = clipped
     members: list[Member] = []
     for rate in config.wav_rates:
         samples = pcm[rate]

@@ -5,6 +5,8 @@
   and against bare ffmpeg decoding of the same files to f32              [>= 65%]
 - two local worker processes against one                                 [>= 1.6x]
 - peak RSS of the job's worker process on a 20-minute track              [<= 1.5 GB]
+- the decode check (reading each file's declared length) per track, as a share of the
+  job's time per track                                                   [<= 5 %]
 
 Run: ``make bench`` or ``python tests/benchmarks/bench_shards.py [--files 40] [--seconds 30]``.
 """
@@ -25,6 +27,7 @@ import pytest
 from duet import schemas
 from duet.ffmpeg import ffmpeg_path
 from duet.pipelines.audio import job as shards
+from duet.pipelines.audio.declared import declared_length
 from duet.pipelines.audio.mel import presets
 from duet.pipelines.audio.track import AudioConfig
 from duet.pipelines.beam_io import make_pipeline
@@ -99,6 +102,15 @@ def job(files: list[str], work: str, beam_args: list[str], *, copies: int = 1, n
     return time.perf_counter() - start
 
 
+def declared_seconds_per_file(files: list[str], repeats: int = 5) -> float:
+    """Seconds to read one file's declared length (what the decode check adds per track)."""
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for f in files:
+            declared_length(f)
+    return (time.perf_counter() - start) / (repeats * len(files))
+
+
 def peak_rss_mb(long_file: str, work: str) -> float:
     """Peak RSS of a one-worker job on one long track (the worker is the CLI process)."""
     out = tempfile.mkdtemp(dir=work)
@@ -135,6 +147,7 @@ def run(files_count: int = 40, seconds: float = 30.0, naive_count: int = 10, lon
         "long_minutes": long_minutes,
     }
     with tempfile.TemporaryDirectory() as work:
+        r["check_s"] = declared_seconds_per_file(files)
         r["bare_s"] = bare_decode(files)
         r["naive_s"] = naive_librosa(files[:naive_count]) / naive_count * files_count
         r["job1_s"] = job(files, work, [])
@@ -152,6 +165,7 @@ def run(files_count: int = 40, seconds: float = 30.0, naive_count: int = 10, lon
     r["threads_x"] = r["scale1_s"] / r["scale_threads_s"]
     r["procs_x"] = r["scale1_s"] / r["scale_procs_s"]
     r["realtime"] = files_count * seconds / r["job1_s"]
+    r["check_share"] = r["check_s"] * files_count / r["job1_s"]
     r["naive_realtime"] = files_count * seconds / r["naive_s"]
     return r
 
@@ -172,6 +186,8 @@ def report(r: dict) -> str:
         f"  2 workers (multi_threading) vs 1   {r['threads_x']:8.2f} x  [target >= 1.6]",
         f"  2 workers (multi_processing) vs 1  {r['procs_x']:8.2f} x",
         f"  peak RSS, {r['long_minutes']:g}-min track            {r['rss_mb']:8.0f} MB [target <= 1536]",
+        f"decode check: declared length read in {r['check_s'] * 1e3:.3f} ms per file, "
+        f"{r['check_share']:.2%} of the job's time per track [target <= 5 %]",
     ])  # fmt: skip
 
 
@@ -201,6 +217,7 @@ def test_shards_benchmark_meets_its_targets():
     assert results["vs_bare"] >= 0.65
     assert results["threads_x"] >= 1.6
     assert results["rss_mb"] <= 1536
+    assert results["check_share"] <= 0.05
 
 
 def test_benchmark_harness_runs_every_comparison(tmp_path):
@@ -215,6 +232,7 @@ def test_benchmark_harness_runs_every_comparison(tmp_path):
         "scale1_s",
         "scale_threads_s",
         "scale_procs_s",
+        "check_s",
     ):
         assert results[key] > 0, key
     assert 100 < results["rss_mb"] < 1536

@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pyarrow as pa
+import soundfile
 
 from duet import publish, schemas
 from duet.pipelines.audio import job as shards
@@ -97,3 +98,81 @@ def cli_error(capsys, argv: list[str]) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines and lines[-1].startswith(f"duet {argv[0]}: "), lines
     return lines[-1]
+
+
+def _encode(samples: np.ndarray, rate: int, args: list[str], path: str) -> str:
+    """Encode float32 ``[samples, channels]`` with the real ffmpeg and codec ``args``."""
+    import subprocess
+
+    from duet.ffmpeg import ffmpeg_path
+
+    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(rate),
+           "-ac", str(samples.shape[1]), "-i", "pipe:0", *args, "-fflags", "+bitexact",
+           "-flags:a", "+bitexact", path]  # fmt: skip
+    subprocess.run(cmd, input=np.ascontiguousarray(samples, "<f4").tobytes(), check=True)
+    return path
+
+
+def _join(path: str, *parts: str) -> str:
+    with open(path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                out.write(f.read())
+    return path
+
+
+def _cut(path: str, source: str, fraction: float) -> str:
+    with open(source, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as out:
+        out.write(data[: int(len(data) * fraction)])
+    return path
+
+
+def damaged_audio(root: str) -> dict[str, str]:
+    """name → path of files whose decoded length or level a decoder can get silently wrong,
+    and the clean file of each accepted codec (2-s tones, made with the real ffmpeg)."""
+    mp3, ogg = ["-c:a", "libmp3lame", "-b:a", "128k"], ["-c:a", "libvorbis", "-q:a", "4"]
+    p = {}
+
+    def make(name, seconds, rate, channels, args, freq=440.0):
+        p[name] = _encode(tone(seconds, rate, channels, freq), rate, args, os.path.join(root, name))
+
+    make("clean.mp3", 2, 44100, 2, mp3)
+    make("second.mp3", 2, 44100, 2, mp3, freq=330.0)
+    make("half-rate.mp3", 2, 22050, 2, mp3)
+    make("mono.mp3", 2, 44100, 1, mp3)
+    make("four.mp3", 4, 44100, 2, mp3)
+    make("clean.flac", 2, 44100, 2, ["-c:a", "flac"])
+    make("second.flac", 2, 44100, 2, ["-c:a", "flac"], freq=330.0)
+    make("clean.ogg", 2, 44100, 2, ogg)
+    make("second.ogg", 2, 44100, 2, ogg, freq=330.0)
+    make("mono22k.ogg", 2, 22050, 1, ogg)
+    make("clean.opus", 2, 48000, 2, ["-c:a", "libopus", "-b:a", "96k"])
+    make("clean.wav", 2, 44100, 2, ["-c:a", "pcm_s16le"])
+    make("clean.m4a", 2, 44100, 2, ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"])
+    p["joined-same.mp3"] = _join(f"{root}/joined-same.mp3", p["clean.mp3"], p["second.mp3"])
+    p["joined-rates.mp3"] = _join(f"{root}/joined-rates.mp3", p["clean.mp3"], p["half-rate.mp3"])
+    p["joined-channels.mp3"] = _join(f"{root}/joined-channels.mp3", p["mono.mp3"], p["clean.mp3"])
+    p["cut.mp3"] = _cut(f"{root}/cut.mp3", p["four.mp3"], 0.5)
+    p["cut.wav"] = _cut(f"{root}/cut.wav", p["clean.wav"], 0.5)
+    p["cut.m4a"] = _cut(f"{root}/cut.m4a", p["clean.m4a"], 0.5)
+    p["joined.flac"] = _join(f"{root}/joined.flac", p["clean.flac"], p["second.flac"])
+    p["chained.ogg"] = _join(f"{root}/chained.ogg", p["clean.ogg"], p["second.ogg"])
+    p["chained-change.ogg"] = _join(f"{root}/chained-change.ogg", p["clean.ogg"], p["mono22k.ogg"])
+    with open(p["clean.flac"], "rb") as f:  # STREAMINFO declaring half the samples present
+        data = bytearray(f.read())
+    fields = int.from_bytes(data[18:26], "big")
+    total = fields & ((1 << 36) - 1)
+    data[18:26] = ((fields & ~((1 << 36) - 1)) | (total // 2)).to_bytes(8, "big")
+    p["understated.flac"] = os.path.join(root, "understated.flac")
+    with open(p["understated.flac"], "wb") as f:
+        f.write(data)
+    for peak in (2.0, 8.0):  # float exports far beyond full scale
+        p[f"peak{peak:g}.wav"] = os.path.join(root, f"peak{peak:g}.wav")
+        soundfile.write(p[f"peak{peak:g}.wav"], tone(2, 44100) * 2 * peak, 44100, subtype="FLOAT")
+    stray = tone(2, 44100)
+    stray[30000] = 1e30
+    p["stray.wav"] = os.path.join(root, "stray.wav")
+    soundfile.write(p["stray.wav"], stray, 44100, subtype="FLOAT")
+    return p
