@@ -14,7 +14,7 @@ import pytest
 from duet import publish, schemas
 from duet.hashing import shard_of
 from duet.index import AudioIndex, IntegrityError, MemberError
-from duet.pipelines.audio.stats import BandStats, merge_in_order
+from duet.pipelines.shardset.stats import BandStats, merge_in_order
 from duet.pipelines.audio.track import AudioConfig
 from tests.helpers import FAST_CONFIG, catalog_rows, run_shards, tree, write_manifest
 
