@@ -75,7 +75,9 @@ def write_melon(root: str, songs: int = 96, playlists: int = 72, seed: int = 0) 
                       "songs": [int(s) for s in chosen], "like_cnt": int(rng.integers(0, 50)),
                       "updt_date": "2020-01-01 00:00:00.000"})  # fmt: skip
     cut = [int(0.8 * playlists), int(0.9 * playlists)]
-    for name, part in zip(("train", "val", "test"), np.split(np.arange(playlists), cut), strict=True):
+    for name, part in zip(
+        ("train", "val", "test"), np.split(np.arange(playlists), cut), strict=True
+    ):
         _write_json(os.path.join(root, f"{name}.json"), [lists[i] for i in part])
     out.playlists = playlists
     return out
