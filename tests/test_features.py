@@ -187,3 +187,40 @@ def test_array_ids_of_a_folder_are_its_file_stems(tmp_path):
     (tmp_path / "audio" / "a.mp3").write_bytes(b"x")
     with pytest.raises(sources.SourceError, match="neither a published dataset root"):
         sources.array_ids(str(tmp_path / "audio"))
+
+
+class _Cycle:
+    """Cyclic garbage with a finaliser: the collector runs Python code mid-parse, where a
+    thread switch can happen."""
+
+    def __del__(self):
+        sum(range(50))
+
+
+def test_headers_parse_correctly_from_many_threads_at_once():
+    """CPython 3.11 can fail concurrent ``ast.literal_eval`` calls (numpy's header parser)
+    with a spurious SystemError (python/cpython#106905); read-ahead threads must not."""
+    import gc
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from duet.pipelines.features.arrays import read_header
+
+    data = npy(np.zeros((48, 300), np.float32))
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(5, 1, 1)
+
+    def parse(_):
+        for _ in range(3):
+            a, b = _Cycle(), _Cycle()
+            a.other, b.other = b, a
+        return read_header(data).shape
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            shapes = set(pool.map(parse, range(40_000)))
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    assert shapes == {(48, 300)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,10 @@ FLOAT16_MAX = 65504.0
 HEADER_ALLOWANCE = 1 << 16
 """Bytes a ``.npy`` header may take before its data (format 2.0 allows up to 4 GiB; numpy
 itself writes at most a few hundred bytes)."""
+_HEADER_LOCK = threading.Lock()
+"""numpy parses headers with ``ast.literal_eval``, which CPython 3.11 can fail with a spurious
+"AST constructor recursion depth mismatch" SystemError when threads parse at once
+(python/cpython#106905; seen here with read-ahead threads): one header at a time."""
 
 
 class ArrayError(Exception):
@@ -76,7 +81,8 @@ def read_header(data: bytes) -> Header:
     if version not in readers:
         raise ArrayError("parse", f".npy format version {version[0]}.{version[1]} is not supported")
     try:
-        shape, fortran_order, dtype = readers[version](stream, max_header_size=HEADER_ALLOWANCE)
+        with _HEADER_LOCK:
+            shape, fortran_order, dtype = readers[version](stream, max_header_size=HEADER_ALLOWANCE)
     except (ValueError, SyntaxError, TypeError, EOFError) as exc:
         raise ArrayError("parse", f"unreadable .npy header: {str(exc)[:200]}") from None
     return Header(tuple(shape), bool(fortran_order), dtype, stream.tell())

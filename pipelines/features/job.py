@@ -152,27 +152,27 @@ def ordered_map(fn: Callable, items: Iterable, window: int) -> Iterator[tuple]:
             yield head, future.result()
 
 
-def load(row: sources.ArrayRow, spec: ArraySpec, profile: FeatureProfile):
-    """One array read and converted to its member, or the ArrayError that refuses it."""
+def fetch(row: sources.ArrayRow, spec: ArraySpec) -> bytes | ArrayError:
+    """One array's bytes (run on a read-ahead thread), or the ArrayError that refuses it."""
+    if row.size is not None and row.size > spec.max_bytes:
+        return ArrayError("read", f"{row.size} bytes: larger than {spec.max_frames} frames")
     try:
-        if row.size is not None and row.size > spec.max_bytes:
-            raise ArrayError("read", f"{row.size} bytes: larger than {spec.max_frames} frames")
-        try:
-            data = storage.read_bytes(row.uri)
-        except FileNotFoundError:
-            raise ArrayError("read", "no such file") from None
-        except OSError as exc:
-            raise ArrayError("read", f"cannot read: {str(exc)[:300]}") from None
-        frames, info = to_frames(data, spec)
-        del data
-        duration = frames.shape[0] / profile.frames_per_second
-        member = mel_member(profile.stream, profile.name, profile.sample_rate, duration, frames)
-        return member, frames, info
-    except ArrayError as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001 - one bad array must never stop the job
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return ArrayError("internal", detail[:500])
+        return storage.read_bytes(row.uri)
+    except FileNotFoundError:
+        return ArrayError("read", "no such file")
+    except OSError as exc:
+        return ArrayError("read", f"cannot read: {str(exc)[:300]}")
+
+
+def convert(data: bytes, spec: ArraySpec, profile: FeatureProfile):
+    """(member, frames, source info) of one array's bytes; ArrayError when refused."""
+    frames, info = to_frames(data, spec)
+    duration = frames.shape[0] / profile.frames_per_second
+    return (
+        mel_member(profile.stream, profile.name, profile.sample_rate, duration, frames),
+        frames,
+        info,
+    )
 
 
 def shard_fingerprint(job: FeaturesJob, shard: int, num_shards: int,
@@ -206,14 +206,25 @@ def write_shard(job: FeaturesJob, shard: int, num_shards: int,
         else:
             unique.append(row)
     spec, profile = job.spec, job.profile
-    for row, loaded in ordered_map(lambda r: load(r, spec, profile), unique, job.read_ahead):
+    for row, data in ordered_map(lambda r: fetch(r, spec), unique, job.read_ahead):
         key = shard_writer.key(row.track_id, row.uri)
-        if key is None or isinstance(loaded, ArrayError):
-            if key is not None:
-                shard_writer.fail(row.track_id, row.uri, loaded.stage, loaded.message)
+        if key is None:
             record(job.progress_dir, failed=1)
             continue
-        member, frames, info = loaded
+        try:
+            if isinstance(data, ArrayError):
+                raise data
+            member, frames, info = convert(data, spec, profile)
+        except ArrayError as exc:
+            shard_writer.fail(row.track_id, row.uri, exc.stage, exc.message)
+            record(job.progress_dir, failed=1)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad array must never stop the job
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            shard_writer.fail(row.track_id, row.uri, "internal", detail[:500])
+            record(job.progress_dir, failed=1)
+            continue
+        del data
         shard_writer.add(row.track_id, key, row.split, [member], info,
                          source_seconds=member.duration, features={profile.name: frames})  # fmt: skip
         record(job.progress_dir, seconds=member.duration)
