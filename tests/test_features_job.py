@@ -22,6 +22,7 @@ from duet.pipelines.shardset.stats import BandStats, merge_in_order
 from tests.helpers import crash_on_call, run_shards, tree
 from tests.melon import write_melon
 from tests.planted import write_splits
+from tests.test_object_storage import BUCKET, assert_same_outputs, s3  # noqa: F401  (moto fixture)
 
 MELON = presets()["melon"]
 
@@ -271,3 +272,11 @@ def test_an_import_of_nothing_usable_publishes_nothing(tmp_path):
     with pytest.raises(features_job.NothingImported, match="no array of .* could be imported"):
         run_import(str(tmp_path / "arena_mel"), out)
     assert publish.read_success(out) is None
+
+
+@pytest.mark.slow
+def test_an_import_from_a_bucket_writes_what_a_local_run_writes(s3, melon, imported):  # noqa: F811
+    source = s3.upload(melon.arena_mel, "arena_mel")
+    body = run_import(source, f"s3://{BUCKET}/melon-data", beam_args=s3.args)
+    assert_same_outputs(tree(imported[0]), s3.tree("melon-data"), skip=("failures/",))
+    assert body["counts"] == publish.require_success(imported[0])["counts"]
