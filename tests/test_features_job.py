@@ -164,6 +164,16 @@ def test_statistics_cover_the_training_split_of_the_splits_table(melon, tmp_path
     assert body["counts"]["with_split"] == len(songs) and "splits" in body["inputs"]
 
 
+def test_a_splits_table_without_the_imported_ids_is_refused(melon, tmp_path):
+    splits = write_splits(str(tmp_path / "tables"), {"other-dataset-1": "train"})
+    with open(os.path.join(splits, "_SUCCESS"), "w") as f:
+        f.write("{}")
+    out = str(tmp_path / "out")
+    with pytest.raises(features_job.SplitsUnmatched, match="none of the .* arrays"):
+        run_import(melon.arena_mel, out, splits=splits)
+    assert publish.read_success(out) is None
+
+
 def test_an_unpublished_splits_table_is_refused(melon, tmp_path):
     splits = write_splits(str(tmp_path / "tables"), {s: "train" for s in melon.arrays})
     with pytest.raises(DuetError, match="not published"):

@@ -41,6 +41,10 @@ class NothingImported(DuetError):
     """Not one array could be imported: nothing is published."""
 
 
+class SplitsUnmatched(DuetError):
+    """A splits table was given but holds none of the imported ids: nothing is published."""
+
+
 @dataclass(frozen=True)
 class FeaturesJob:
     """One import: ``input`` (layout ``melon`` or ``npy``) → the ``profile``'s stream in
@@ -245,6 +249,11 @@ def finalize(reports: list[dict], input_failures: list[dict], meta: dict,
         raise NothingImported(
             f"no array of {job.input} could be imported ({counts['failed']} failed: "
             f"{counts['failed_by_stage']}; see {layout.at(job.output, layout.FAILURES)})"
+        )
+    if job.splits and not counts["with_split"]:
+        raise SplitsUnmatched(
+            f"none of the {meta['valid_rows']} arrays of {job.input} is in the splits table "
+            f"{job.splits} (do the ids match?); nothing is published"
         )
     inputs: dict[str, layout.Input] = {
         "arrays": {"uri": job.input, "fingerprint": meta["fingerprint"]}
