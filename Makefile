@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
+.PHONY: setup demo sample-catalog shards features playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ demo: setup sample-catalog
 ## shards: TRACKS=manifest-or-glob OUTPUT=root [STREAMS=...] [BEAM_ARGS="--runner DataflowRunner ..."]
 shards: setup
 	$(BIN)/duet shards --tracks '$(TRACKS)' --output '$(OUTPUT)' --streams $(STREAMS) $(BEAM_ARGS)
+
+## features: ARRAYS=arena_mel-folder OUTPUT=root [FEATURES_ARGS="--layout npy --profile x.yaml"]
+ARRAYS ?=
+FEATURES_ARGS ?=
+features: setup
+	$(if $(ARRAYS),,$(error ARRAYS is required, e.g. make features ARRAYS=melon/arena_mel OUTPUT=data))
+	$(BIN)/duet features import --input '$(ARRAYS)' --output '$(OUTPUT)' $(FEATURES_ARGS) $(BEAM_ARGS)
 
 ## playlists: PLAYLISTS=files-or-folder PLAYLIST_FORMAT=mpd|melon|table OUTPUT=root [TABLES_ARGS=--tracks ROOT]
 playlists: setup

@@ -19,13 +19,15 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def template_jobs() -> dict[str, argparse.ArgumentParser]:
-    """The Beam commands a template can launch; ``embeddings-<model>`` for the embeddings."""
+    """The Beam commands a template can launch; ``embeddings-<model>`` for the embeddings,
+    ``features-import`` for feature imports."""
     commands = _subparsers(build_parser())
     jobs = {
         name: commands[name] for name in ("shards", "playlists", "cooccurrence", "splits", "pairs")
     }
-    for model, parser in _subparsers(commands["embeddings"]).items():
-        jobs[f"embeddings-{model}"] = parser
+    for group in ("embeddings", "features"):
+        for action, parser in _subparsers(commands[group]).items():
+            jobs[f"{group}-{action}"] = parser
     return jobs
 
 
@@ -56,7 +58,8 @@ def template_spec(image: str = IMAGE) -> dict:
         "metadata": {
             "name": "duet",
             "description": "duet's Beam jobs in one template (--job picks the command): audio "
-            "shards, playlists, co-occurrence, embeddings, splits, pair manifests.",
+            "shards, feature imports, playlists, co-occurrence, embeddings, splits, pair "
+            "manifests.",
             "parameters": [job, *sorted(params.values(), key=lambda p: p["name"])],
         },
     }
@@ -71,7 +74,7 @@ def launcher_argv(args: list[str]) -> list[str]:
     if len(jobs) != 1 or jobs[0] not in template_jobs():
         raise SystemExit(f"flex template: --job must be one of {sorted(template_jobs())}")
     flags = {n for n, a in _options(template_jobs()[jobs[0]]) if a.nargs == 0}
-    out = jobs[0].split("-", 1) if jobs[0].startswith("embeddings-") else [jobs[0]]
+    out = jobs[0].split("-", 1) if jobs[0].startswith(("embeddings-", "features-")) else [jobs[0]]
     for arg in args:
         name, _, value = arg.removeprefix("--").partition("=")
         if arg.startswith("--job="):

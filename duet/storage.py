@@ -139,6 +139,28 @@ def file_size_and_mtime(uri: str) -> tuple[int, float]:
     return meta[0].size_in_bytes, meta[0].last_updated_in_seconds
 
 
+def list_stamped(spec: str) -> list[tuple[str, int, float]]:
+    """(uri, size in bytes, modification time) of every file below a folder, or matching a
+    glob (``**`` recurses), sorted by uri. Object stores return size and time with the listing
+    itself, so a catalogue of a million objects costs its list requests, not a million more."""
+    if is_remote(spec):
+        pattern = spec if any(c in spec for c in "*?[") else spec.rstrip("/") + "/**"
+        found = _filesystems().match([pattern])[0].metadata_list
+        return sorted((m.path, m.size_in_bytes, m.last_updated_in_seconds) for m in found)
+    if any(c in spec for c in "*?["):
+        stamped = []
+        for path in glob(spec):
+            st = os.stat(path)
+            stamped.append((path, st.st_size, st.st_mtime))
+        return stamped
+    stamped = []
+    for dirpath, _, names in os.walk(local_path(spec)):
+        for name in names:
+            st = os.stat(os.path.join(dirpath, name))
+            stamped.append((os.path.join(dirpath, name), st.st_size, st.st_mtime))
+    return sorted(stamped)
+
+
 def glob(pattern: str) -> list[str]:
     """Files matching ``pattern`` (``**`` recurses), sorted."""
     if is_remote(pattern):

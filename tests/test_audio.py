@@ -13,9 +13,9 @@ from duet.pipelines.audio.track import (
     centred_excerpt,
     process_decoded,
     process_track,
-    sidecar_bytes,
     to_int16,
 )
+from duet.pipelines.shardset.member import sidecar_bytes
 
 ALONSO = presets()["alonso"]
 

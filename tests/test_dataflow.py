@@ -91,6 +91,8 @@ def test_flex_template_spec_is_generated_from_the_cli():
       "--output=gs://b/d"], ["--input", "gs://b/raw/a.json", "gs://b/raw/b.json"]),
     (["--job=embeddings-cf", "--playlists=gs://b/p", "--output=gs://b/d", "--deterministic=false"],
      ["embeddings", "cf"]),
+    (["--job=features-import", "--input=gs://b/melon/arena_mel", "--output=gs://b/d"],
+     ["features", "import", "--input", "gs://b/melon/arena_mel"]),
     (["--job=pairs", "--data=gs://b/d", "--strategies=playlist_co", "--epochs=0:50",
       "--runner=DataflowRunner", "--project=p"], ["pairs", "--runner=DataflowRunner"]),
 ])  # fmt: skip

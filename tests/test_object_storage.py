@@ -18,21 +18,10 @@ from duet.pipelines.pairs import job as pairs_job
 from duet.pipelines.pairs import runs, strategies
 from tests.support.helpers import crash_on_call, run_shards, tree
 from tests.support.planted import planted_playlists
-from tests.support.s3 import BUCKET
+from tests.support.s3 import BUCKET, assert_same_outputs
 from tests.support.tables import write_index, write_playlists, write_topk
 
 pytestmark = pytest.mark.slow  # still part of make test / CI
-
-VOLATILE = ("_SUCCESS", ".json")  # markers and reports record input URIs and mtimes
-
-
-def assert_same_outputs(local: dict[str, bytes], remote: dict[str, bytes], skip=()) -> None:
-    """Same file names; same bytes except markers/reports and tables that hold input URIs."""
-    assert sorted(local) == sorted(remote)
-    compared = [k for k in local if not k.endswith(VOLATILE) and not k.startswith(tuple(skip))]
-    assert compared
-    different = [k for k in compared if local[k] != remote[k]]
-    assert not different, different
 
 
 def test_shards_job_on_s3_writes_what_a_local_run_writes(s3, catalog, published):

@@ -14,8 +14,8 @@ import pytest
 from duet import publish, schemas
 from duet.hashing import shard_of
 from duet.index import AudioIndex, IntegrityError, MemberError
-from duet.pipelines.audio.stats import BandStats, merge_in_order
 from duet.pipelines.audio.track import AudioConfig
+from duet.pipelines.shardset.stats import BandStats, merge_in_order
 from tests.support.helpers import FAST_CONFIG, catalog_rows, run_shards, tree, write_manifest
 
 MEMBER = re.compile(r"^[A-Za-z0-9_-]{1,40}-[0-9a-f]{16}\.(npy|json|flac)$")

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from duet.pipelines.audio.stats import BandStats, merge_in_order
+from duet.pipelines.shardset.stats import BandStats, merge_in_order
 
 
 @settings(max_examples=50, deadline=None)

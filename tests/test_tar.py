@@ -3,7 +3,7 @@
 import io
 import tarfile
 
-from duet.pipelines.audio.tar import TarWriter
+from duet.pipelines.shardset.tar import TarWriter
 
 
 class Sink(io.BytesIO):

@@ -8,7 +8,8 @@
   the anchor is closer (cosine) to the positive;
 - playlist continuation (Choi et al.'s protocol): for each playlist, 3 query tracks; each
   held-out track is ranked by cosine to the query mean against 100 random negatives; HR@10
-  and mean percentile rank (MPR, lower is better).
+  and mean percentile rank (MPR, lower is better); with a splits table only test tracks are
+  held out and ranked (cold start, as Ferraro et al. evaluate new songs).
 """
 
 from __future__ import annotations
@@ -85,22 +86,41 @@ def triplet_accuracy(vectors: dict[str, np.ndarray], triplets: list[tuple[str, s
 
 
 def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], seed: int = 0,
-                 queries: int = 3, negatives: int = 100) -> dict:  # fmt: skip
-    """Choi et al.'s playlist continuation: HR@10 and mean percentile rank."""
+                 queries: int = 3, negatives: int = 100,
+                 candidates: set[str] | None = None) -> dict:  # fmt: skip
+    """Choi et al.'s playlist continuation: HR@10 and mean percentile rank.
+
+    Each playlist's songs are split into ``queries`` random query songs and held-out targets;
+    a target is ranked against ``negatives`` songs outside the playlist by cosine similarity to
+    the mean query vector. With ``candidates`` (e.g. the test split's songs: cold-start
+    continuation), only candidates are held out and ranked against other candidates, queried
+    by up to ``queries`` of the playlist's other songs.
+    """
     ids = sorted(vectors)
     matrix = _normalise(np.stack([vectors[i] for i in ids]))
     index = {t: i for i, t in enumerate(ids)}
+    pool = (
+        None if candidates is None else np.array(sorted(index[t] for t in candidates if t in index))
+    )
     rng = np.random.default_rng(seed)
     hits, ranks = [], []
     for playlist in playlists:
         tracks = [index[t] for t in dict.fromkeys(playlist) if t in index]
-        if len(tracks) <= queries:
-            continue
-        order = rng.permutation(len(tracks))
-        query = [tracks[i] for i in order[:queries]]
-        held = [tracks[i] for i in order[queries:]]
+        if pool is None:
+            if len(tracks) <= queries:
+                continue
+            order = rng.permutation(len(tracks))
+            query = [tracks[i] for i in order[:queries]]
+            held = [tracks[i] for i in order[queries:]]
+            outside = np.setdiff1d(np.arange(len(ids)), tracks)
+        else:
+            held = [t for t in tracks if ids[t] in candidates]
+            others = [t for t in tracks if ids[t] not in candidates]
+            if not held or not others:
+                continue
+            query = [others[i] for i in rng.permutation(len(others))[:queries]]
+            outside = np.setdiff1d(pool, tracks)
         centre = matrix[query].mean(0)
-        outside = np.setdiff1d(np.arange(len(ids)), tracks)
         if not len(outside):
             continue
         for target in held:
@@ -139,7 +159,8 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
     """Every measure whose inputs are given, as one report: ``tracks``; ``probe`` (and
     ``few_shot`` with ``shots``) when ``labels`` is given, tested on the ``test`` split of
     ``splits`` or else on a seeded 20 %; ``triplets`` (a table ``anchor, positive, negative``);
-    ``continuation`` (a playlists table)."""
+    ``continuation`` (a playlists table; with ``splits``, only the test tracks are held out and
+    ranked: cold-start continuation)."""
     vectors = read_vectors(embeddings)
     report: dict = {"tracks": len(vectors)}
     if labels:
@@ -148,9 +169,7 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
         values = read_labels(labels, label_column, multilabel)
         ids = sorted(t for t, v in values.items() if t in vectors and v not in (None, []))
         if splits:
-            split = dict(zip(*(schemas.read_table(splits, schemas.SPLITS).column(c).to_pylist()
-                               for c in ("track_id", "split")), strict=True))  # fmt: skip
-            test = {t for t in ids if split.get(t) == "test"}
+            test = held_out(splits) & set(ids)
         else:
             rng = np.random.default_rng(seed)
             test = set(rng.choice(ids, size=max(1, len(ids) // 5), replace=False).tolist())
@@ -172,5 +191,14 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
         report["triplets"] = triplet_accuracy(vectors, rows)
     if playlists:
         lists = schemas.read_table(playlists, schemas.PLAYLISTS).column("track_ids").to_pylist()
-        report["continuation"] = continuation(vectors, lists, seed=seed)
+        held = held_out(splits) if splits else None
+        report["continuation"] = {**continuation(vectors, lists, seed=seed, candidates=held),
+                                  "targets": "test split" if splits else "all tracks"}  # fmt: skip
     return report
+
+
+def held_out(splits: str) -> set[str]:
+    """The tracks a splits table assigns to ``test``."""
+    table = schemas.read_table(splits, schemas.SPLITS)
+    return {t for t, s in zip(table.column("track_id").to_pylist(),
+                              table.column("split").to_pylist(), strict=True) if s == "test"}  # fmt: skip

@@ -20,6 +20,7 @@ import fsspec
 import torch
 import yaml
 
+from duet.errors import DuetError
 from duet.hashing import derive_seed
 from duet.training import checkpoint, data, systems
 from duet.training.store import Store
@@ -82,8 +83,38 @@ def load_recipe(name: str, overrides: dict | None = None) -> dict:
             )
         recipe = _preset(name)
     recipe = {**recipe, **(overrides or {}), "name": os.path.basename(name).split(".")[0]}
-    recipe["views"] = tuple(data.View(**v) for v in recipe["views"])
+    views = [dict(v) for v in recipe["views"]]
+    if recipe.get("mel_profile") is not None:
+        views = select_mel(views, str(recipe["mel_profile"]), recipe["name"])
+    recipe["views"] = tuple(data.View(**v) for v in views)
     return recipe
+
+
+def select_mel(views: list[dict], profile: str, recipe: str) -> list[dict]:
+    """The recipe's mel views reading ``mel-<profile>`` (standardised by that profile's
+    statistics): ``mel_profile: ferraro`` is duet's own mel computed from audio, ``melon`` the
+    Melon Playlist Dataset's arrays imported by ``duet features import``. Views cropped at the
+    pair manifest's offsets keep the stream the pairs were made on."""
+    mel = [v for v in views if str(v.get("stream") or "").startswith("mel-")]
+    if not mel:
+        raise DuetError(f"recipe {recipe} has no mel view; mel_profile does not apply")
+    if any(v.get("offsets", "random") != "random" for v in mel):
+        raise DuetError(f"recipe {recipe} crops at the pair manifest's offsets, which belong to "
+                        f"the stream the pairs were made on; mel_profile does not apply")  # fmt: skip
+    return [{**v, "stream": f"mel-{profile}", "profile": profile} if v in mel else v
+            for v in views]  # fmt: skip
+
+
+def require_streams(root: data.Root, recipe: dict) -> None:
+    """Every stream the recipe reads is in the root's index, or a one-line error that names
+    the streams the root has and how to choose one."""
+    for view in recipe["views"]:
+        if view.stream and view.stream not in root.streams:
+            mels = [s for s in root.streams if s.startswith("mel-")]
+            hint = (f"; choose one with --set mel_profile={mels[0].removeprefix('mel-')}"
+                    if view.stream.startswith("mel-") and mels else "")  # fmt: skip
+            raise DuetError(f"recipe {recipe['name']} reads stream {view.stream}, which "
+                            f"{root.root} does not have (it has {', '.join(root.streams)}){hint}")  # fmt: skip
 
 
 def view_dims(root: data.Root, recipe: dict) -> dict[str, int]:
@@ -180,6 +211,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
     store = Store(cfg.data, endpoint_url=cfg.endpoint_url, shard_cache=cfg.shard_cache,
                   shard_cache_bytes=cfg.shard_cache_bytes)  # fmt: skip
     root = data.Root(store)
+    require_streams(root, recipe)
     dims = view_dims(root, recipe)
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("doctor", "print versions and which ffmpeg is used"),
     "sample-catalog": ("sample_catalog", "generate the built-in sample catalogue"),
     "shards": ("shards", "decode audio into indexed WebDataset shards (Beam job)"),
+    "features": ("features", "import a dataset's precomputed feature arrays as a mel stream "
+                 "(Beam job)"),
     "playlists": ("playlists", "normalise MPD / Melon / table playlists (Beam job)"),
     "cooccurrence": ("cooccurrence", "co-occurrence counts and top-K neighbours (Beam job)"),
     "embeddings": ("embeddings", "Word2Vec, CF (WARP/BPR/ALS) and genre embedding tables"),
@@ -35,7 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "linear probe, triplet accuracy and playlist continuation"),
 }  # fmt: skip
 """Command → (its module in ``duet.cli``, one-line help)."""
-BEAM_COMMANDS = ("shards", "playlists", "cooccurrence", "embeddings", "splits", "pairs", "nightly")
+BEAM_COMMANDS = ("shards", "features", "playlists", "cooccurrence", "embeddings", "splits", "pairs",
+                 "nightly")  # fmt: skip
 
 
 def build_parser(commands: set[str] | None = None) -> argparse.ArgumentParser:

@@ -15,7 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--labels", default=None, help="table with track_id and --label-column")
     add("--label-column", default="genres")
     add("--multilabel", action="store_true", help="tags: ROC-AUC / PR-AUC; else accuracy")
-    add("--splits", default=None, help="splits table (test = held out); else 80/20")
+    add("--splits", default=None,
+        help="splits table: the probe tests on, and continuation ranks, the test split's "
+             "tracks (else a seeded 80/20 probe and every track)")  # fmt: skip
     add("--shots", type=int, default=0, help="also a few-shot probe: K tracks per class")
     add("--draws", type=int, default=20, help="few-shot draws averaged")
     add("--triplets", default=None, help="table with anchor, positive, negative")

@@ -19,7 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--output", required=True,
         help=f"dataset root; writes {layout.PLAYLISTS}, {layout.TRACK_META}")  # fmt: skip
     add("--tracks", default=None,
-        help="keep only tracks with audio: a published dataset root or a track manifest")  # fmt: skip
+        help="keep only tracks with audio or features: a published dataset root, a folder of "
+             ".npy arrays (ids from file names, e.g. Melon's arena_mel) or a track manifest")  # fmt: skip
     add("--track-key", default="track_id",
         help="manifest column holding the playlists' track ids (e.g. melon_song_id)")  # fmt: skip
     add("--melon-genres", choices=GENRE_BASKETS, default="detailed",

@@ -11,6 +11,7 @@ from duet.pipelines.audio import job as shards
 from duet.pipelines.audio.decode import DECODERS
 from duet.pipelines.audio.manifest import read_manifest
 from duet.pipelines.audio.track import WAV_FORMATS, AudioConfig
+from duet.pipelines.shardset.job import previous_num_shards
 from duet.progress import Monitor
 
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     )  # fmt: skip
     progress = tempfile.mkdtemp(prefix="duet-progress-") if is_local(beam_args) else None
     job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config,
-                           num_shards=args.num_shards or shards.previous_num_shards(args.output),
+                           num_shards=args.num_shards or previous_num_shards(args.output),
                            shard_bytes=parse_size(args.shard_size), progress_dir=progress)  # fmt: skip
 
     def monitor() -> Monitor:

@@ -1,41 +1,31 @@
 """``duet shards``: decode every track once into indexed WebDataset shards (a Beam job).
 
-Shape of the job::
-
-    manifest ──read (one worker)──> rows ──key by stable hash mod N──> GroupByKey(shard)
-      └─> failures                                  └─> WriteShard: decode each track, stream members
-                                                        into one tar per stream, index + report
-    reports ──CombineGlobally──> finalize: stats, manifest failures, stale-file cleanup, _SUCCESS
-
-Only manifest rows travel through the shuffle, never audio: a worker decodes the tracks of
-the shard it writes, so memory stays at one track and nothing big is shuffled. A shard whose
-inputs and configuration are unchanged since the last run (same fingerprint in its report) is
-left untouched, which makes re-runs after a crash or after adding tracks incremental.
+The graph and the publish step are the shard set's (``pipelines.shardset.job``): the manifest
+is read on one worker, rows are keyed by a stable hash of the track id and grouped by shard,
+and the worker that writes a shard decodes its tracks one at a time. A shard whose inputs and
+configuration are unchanged since the last run (same fingerprint in its report) is left
+untouched, which makes re-runs after a crash or after adding tracks incremental.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import traceback
 from collections import Counter
 from dataclasses import dataclass
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from threadpoolctl import threadpool_limits
 
-from duet import layout, publish, schemas, storage
+from duet import layout, publish, storage
 from duet.errors import DuetError
-from duet.hashing import member_key, shard_of
 from duet.pipelines.audio.decode import LENGTH_CHECKS, AudioError
 from duet.pipelines.audio.manifest import ManifestRow, read_manifest
 from duet.pipelines.audio.mel import MelProfile, resolve_profile
-from duet.pipelines.audio.stats import BandStats, merge_in_order
-from duet.pipelines.audio.tar import TarWriter
-from duet.pipelines.audio.track import AudioConfig, process_track, sidecar_bytes
+from duet.pipelines.audio.track import AudioConfig, process_track
+from duet.pipelines.shardset import job as shardset
+from duet.pipelines.shardset import writer
 from duet.progress import record
 
 FORMAT_VERSION = 2
@@ -59,6 +49,26 @@ class ShardsJob:
     num_shards: int | None = None
     shard_bytes: int = DEFAULT_SHARD_BYTES
     progress_dir: str | None = None
+    name = "shards"
+
+    def read_inputs(self):
+        """Manifest rows, failure rows and one meta record (read whole, on one worker)."""
+        manifest = read_manifest(self.tracks)
+        for failure in manifest.failures:
+            yield beam.pvalue.TaggedOutput("failures", failure)
+        yield beam.pvalue.TaggedOutput(
+            "meta", {"fingerprint": manifest.fingerprint, "input_rows": manifest.input_rows,
+                     "valid_rows": len(manifest.rows)})  # fmt: skip
+        yield from manifest.rows
+
+    def size_shards(self, meta: dict) -> int:
+        return estimate_num_shards(meta["valid_rows"], self.config, self.shard_bytes)
+
+    def write_shard(self, shard: int, num_shards: int, rows: list[ManifestRow]) -> dict:
+        return write_shard(self, shard, num_shards, rows)
+
+    def finalize(self, reports: list[dict], input_failures: list[dict], meta: dict) -> dict:
+        return finalize(reports, input_failures, meta, self)
 
 
 def parse_streams(spec: str) -> tuple[tuple[int, ...], tuple[MelProfile, ...]]:
@@ -100,25 +110,13 @@ def shard_fingerprint(
     shard: int, num_shards: int, rows: list[ManifestRow], config: AudioConfig
 ) -> str:
     """Digest of everything that decides a shard's bytes: inputs (with size and mtime), config."""
-    body = {
+    return writer.fingerprint({
         "format": FORMAT_VERSION,
         "shard": shard,
         "num_shards": num_shards,
         "config": config.to_dict(),
         "tracks": [[r.track_id, r.audio_uri, r.split, *_source_stamp(r.audio_uri)] for r in rows],
-    }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _report_complete(output: str, report: dict, config: AudioConfig) -> bool:
-    shard = report["shard"]
-    needed = [layout.shard(s, shard) for s in config.streams]
-    needed += [layout.part(layout.INDEX, shard), layout.part(layout.FAILURES, shard)]
-    return all(storage.exists(storage.join(output, p)) for p in needed)
-
-
-def _failure(row: ManifestRow, stage: str, error: str) -> dict:
-    return {"track_id": row.track_id, "audio_uri": row.audio_uri, "stage": stage, "error": error}
+    })  # fmt: skip
 
 
 @functools.cache
@@ -135,68 +133,35 @@ def single_threaded_blas() -> None:
 def write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[ManifestRow]) -> dict:
     """Write (or keep) one shard of every stream; return its report."""
     single_threaded_blas()
-    return _write_shard(job, shard, num_shards, rows)
-
-
-def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[ManifestRow]) -> dict:
     rows = sorted(rows, key=lambda r: r.track_id)
     config, out = job.config, job.output
-    fingerprint = shard_fingerprint(shard, num_shards, rows, config)
-    report_uri = layout.at(out, layout.part(layout.REPORTS, shard, "json"))
-    if storage.exists(report_uri):
-        previous = json.loads(storage.read_bytes(report_uri))
-        if previous.get("fingerprint") == fingerprint and _report_complete(out, previous, config):
-            record(job.progress_dir, done=len(rows), failed=previous["failed"])
-            return {**previous, "reused": True}
-        storage.delete([report_uri])
-
-    writers = {
-        s: TarWriter(storage.create(layout.at(out, layout.shard(s, shard)))) for s in config.streams
-    }
-    index_rows: list[dict] = []
-    failures: list[dict] = []
-    stats: dict[str, dict[str, BandStats]] = {"train": {}, "all": {}}
-    keys: dict[str, str] = {}
-    totals = {"tracks": 0, "audio_seconds": 0.0, "source_seconds": 0.0,
-              "with_split": sum(r.split is not None for r in rows)}  # fmt: skip
-    checks = Counter()
+    digest = shard_fingerprint(shard, num_shards, rows, config)
+    previous = writer.previous_report(out, shard, digest, config.streams)
+    if previous is not None:
+        record(job.progress_dir, done=len(rows), failed=previous["failed"])
+        return {**previous, "reused": True}
+    shard_writer = writer.ShardWriter(job.name, out, shard, num_shards, config.streams)
+    checks: Counter = Counter()
     levels = {"scaled_tracks": 0, "min_gain": 1.0, "clipped_tracks": 0, "clipped_samples": 0}
     for row in rows:
-        key = member_key(row.track_id)
-        track, failure = None, None
-        if key in keys:
-            failure = _failure(row, "shard", f"member key collides with track {keys[key]!r}")
-        else:
-            keys[key] = row.track_id
-            try:
-                track = process_track(row.audio_uri, config)
-            except AudioError as exc:
-                failure = _failure(row, exc.stage, exc.message)
-            except Exception as exc:  # noqa: BLE001 - one bad track must never stop the job
-                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                failure = _failure(row, "internal", detail[:500])
-        if failure is not None:
-            failures.append(failure)
+        key = shard_writer.key(row.track_id, row.audio_uri)
+        if key is None:
             record(job.progress_dir, failed=1)
             continue
-        for member in track.members:
-            offset = writers[member.stream].add(f"{key}.{member.extension}", member.data)
-            writers[member.stream].add(
-                f"{key}.json", sidecar_bytes(row.track_id, member, track.info)
-            )
-            index_rows.append({
-                "track_id": row.track_id, "stream": member.stream, "shard": layout.shard(member.stream, shard),
-                "member": f"{key}.{member.extension}", "offset": offset, "size": len(member.data),
-                "payload_offset": member.payload_offset, "format": member.format, "dtype": member.dtype,
-                "sample_rate": member.sample_rate, "profile": member.profile, "samples": member.samples,
-                "frames": member.frames, "n_mels": member.n_mels, "duration": member.duration,
-                "sha256": member.sha256, "split": row.split,
-                **{k: track.info[k] for k in SOURCE_COLUMNS},
-            })  # fmt: skip
-        duration = track.members[0].duration
-        totals["tracks"] += 1
-        totals["audio_seconds"] += duration
-        totals["source_seconds"] += track.info["source_duration"]
+        try:
+            track = process_track(row.audio_uri, config)
+        except AudioError as exc:
+            shard_writer.fail(row.track_id, row.audio_uri, exc.stage, exc.message)
+            record(job.progress_dir, failed=1)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad track must never stop the job
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            shard_writer.fail(row.track_id, row.audio_uri, "internal", detail[:500])
+            record(job.progress_dir, failed=1)
+            continue
+        shard_writer.add(row.track_id, key, row.split, track.members, track.info,
+                         source_seconds=track.info["source_duration"], features=track.mels,
+                         extra_index={k: track.info[k] for k in SOURCE_COLUMNS})  # fmt: skip
         checks[track.info["length_check"] or "undeclared"] += 1
         checks["decoded_again"] += track.info["decoded_again"]
         if track.info["gain"] < 1.0:
@@ -205,118 +170,24 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
         if track.info["clipped"]:
             levels["clipped_tracks"] += 1
             levels["clipped_samples"] += track.info["clipped"]
-        for name, feats in track.mels.items():
-            part = BandStats.of(feats)
-            for split in ("all", "train") if row.split == "train" else ("all",):
-                held = stats[split].get(name)
-                stats[split][name] = part if held is None else held.merge(part)
         record(job.progress_dir, seconds=track.info["source_duration"])
-    for writer in writers.values():
-        writer.close()
-    schemas.write_table(
-        schemas.from_rows(index_rows, schemas.AUDIO_INDEX),
-        layout.at(out, layout.part(layout.INDEX, shard)), schemas.AUDIO_INDEX,
-    )  # fmt: skip
-    schemas.write_table(
-        schemas.from_rows(failures, schemas.FAILURES),
-        layout.at(out, layout.part(layout.FAILURES, shard)), schemas.FAILURES,
-    )  # fmt: skip
-    stages = Counter(f["stage"] for f in failures)
-    report = {
-        "shard": shard,
-        "num_shards": num_shards,
-        "fingerprint": fingerprint,
-        "rows": len(rows),
-        "failed": len(failures),
-        "failed_by_stage": dict(sorted(stages.items())),
-        "bytes": {s: w.position for s, w in writers.items()},
-        "decode_check": dict(sorted(checks.items())),
-        "over_range": levels,
-        "stats": {
-            split: {n: s.to_json() for n, s in sorted(d.items())} for split, d in stats.items()
-        },
-        **totals,
-    }
-    storage.write_bytes(report_uri, publish.dumps(report))
-    return {**report, "reused": False}
-
-
-class ReadManifest(beam.DoFn):
-    """Reads the whole manifest on one worker; emits rows, failures and one meta record."""
-
-    def process(self, spec: str):
-        manifest = read_manifest(spec)
-        for failure in manifest.failures:
-            yield beam.pvalue.TaggedOutput("failures", failure)
-        yield beam.pvalue.TaggedOutput(
-            "meta", {"fingerprint": manifest.fingerprint, "input_rows": manifest.input_rows,
-                     "valid_rows": len(manifest.rows)})  # fmt: skip
-        yield from manifest.rows
-
-
-class WriteShard(beam.DoFn):
-    def __init__(self, job: ShardsJob):
-        self.job = job
-        self.tracks_ok = Metrics.counter("shards", "tracks_ok")
-        self.tracks_failed = Metrics.counter("shards", "tracks_failed")
-        self.written = Metrics.counter("shards", "shards_written")
-        self.reused = Metrics.counter("shards", "shards_reused")
-
-    def process(self, element, num_shards: int):
-        shard, rows = element
-        report = write_shard(self.job, shard, num_shards, [r for r in rows if r is not None])
-        (self.reused if report["reused"] else self.written).inc()
-        self.tracks_ok.inc(report["tracks"])
-        self.tracks_failed.inc(report["failed"])
-        yield report
-
-
-def _stale_files(output: str, expected: set[str]) -> list[str]:
-    stale = []
-    for folder in layout.SHARD_FOLDERS:
-        for uri in storage.list_files(layout.at(output, folder)):
-            relative = uri[len(storage.join(output, "")) :]
-            if relative not in expected:
-                stale.append(uri)
-    return stale
+    return shard_writer.close(
+        digest,
+        rows=len(rows),
+        with_split=sum(r.split is not None for r in rows),
+        decode_check=dict(sorted(checks.items())),
+        over_range=levels,
+    )
 
 
 def finalize(
     reports: list[dict], manifest_failures: list[dict], meta: dict, job: ShardsJob
 ) -> dict:
     """Merge statistics, write manifest failures, delete stale files, publish ``_SUCCESS``."""
-    reports = sorted(reports, key=lambda r: r["shard"])
-    num_shards = len(reports)
-    config, out = job.config, job.output
-    schemas.write_table(
-        schemas.from_rows(manifest_failures, schemas.FAILURES),
-        layout.at(out, layout.MANIFEST_FAILURES), schemas.FAILURES,
-    )  # fmt: skip
-    split = "train" if any(r["with_split"] for r in reports) else "all"
-    expected = {layout.MANIFEST_FAILURES}
-    for profile in config.profiles:
-        parts = [BandStats.from_json(r["stats"][split][profile.name])
-                 for r in reports if profile.name in r["stats"][split]]  # fmt: skip
-        total = merge_in_order(parts) if parts else BandStats.empty(profile.n_mels)
-        body = {"profile": profile.to_dict(), "split": split, "frames": total.count,
-                "mean": total.mean.tolist(), "std": total.std.tolist()}  # fmt: skip
-        name = layout.stats(profile.stream)
-        storage.write_bytes(layout.at(out, name), publish.dumps(body))
-        expected.add(name)
-    for shard in range(num_shards):
-        expected.update(layout.shard(s, shard) for s in config.streams)
-        expected.update(layout.part(f, shard, e) for f, e in ((layout.INDEX, "parquet"),
-                        (layout.FAILURES, "parquet"), (layout.REPORTS, "json")))  # fmt: skip
-    storage.delete(_stale_files(out, expected))
-    stages: dict[str, int] = {}
-    for r in reports:
-        for stage, n in r["failed_by_stage"].items():
-            stages[stage] = stages.get(stage, 0) + n
-    if manifest_failures:
-        stages["manifest"] = stages.get("manifest", 0) + len(manifest_failures)
-    tracks_ok = sum(r["tracks"] for r in reports)
-    failed = sum(r["failed"] for r in reports) + len(manifest_failures)
-    checks = Counter()
+    config = job.config
+    shared = shardset.finish(job.output, reports, manifest_failures, streams=config.streams,
+                             profiles=config.profiles, input_stage="manifest")  # fmt: skip
+    checks: Counter = Counter()
     for r in reports:
         checks.update(r["decode_check"])
     levels = {k: sum(r["over_range"][k] for r in reports)
@@ -329,67 +200,16 @@ def finalize(
         inputs={"tracks": {"uri": job.tracks, "fingerprint": meta["fingerprint"]}},
         counts={
             "input_rows": meta["input_rows"],
-            "indexed": tracks_ok,
-            "failed": failed,
-            "failed_by_stage": dict(sorted(stages.items())),
+            **shared["counts"],
             "decode_check": {k: checks.get(k, 0) for k in DECODE_CHECK_COUNTS},
             "over_range": levels,
         },
-        num_shards=num_shards,
-        streams=config.streams,
-        audio_seconds=round(sum(r["audio_seconds"] for r in reports), 3),
-        source_seconds=round(sum(r["source_seconds"] for r in reports), 3),
-        bytes={s: sum(r["bytes"][s] for r in reports) for s in config.streams},
-        stats_split=split,
+        **shared["fields"],
     )
-    publish.write_success(out, body)
+    publish.write_success(job.output, body)
     return body
 
 
 def build(pipeline: beam.Pipeline, job: ShardsJob) -> beam.PCollection:
     """Add the shards job to ``pipeline``; returns a PCollection holding the ``_SUCCESS`` body."""
-    read = (
-        pipeline
-        | "Manifest" >> beam.Create([job.tracks])
-        | "ReadManifest" >> beam.ParDo(ReadManifest()).with_outputs("failures", "meta", main="rows")
-    )
-    rows = read.rows | "Spread" >> beam.Reshuffle()
-    if job.num_shards:
-        num_shards = pipeline | "FixedShards" >> beam.Create([job.num_shards])
-    else:
-        num_shards = (
-            read.meta
-            | "SizeShards" >> beam.Map(
-                lambda m: estimate_num_shards(m["valid_rows"], job.config, job.shard_bytes))
-        )  # fmt: skip
-    n = beam.pvalue.AsSingleton(num_shards)
-    keyed = rows | "KeyByShard" >> beam.Map(lambda r, n: (shard_of(r.track_id, n), r), n=n)
-    every = num_shards | "EveryShard" >> beam.FlatMap(lambda k: ((i, None) for i in range(k)))
-    reports = (
-        (keyed, every)
-        | "Join" >> beam.Flatten()
-        | "GroupByShard" >> beam.GroupByKey()
-        | "WriteShard" >> beam.ParDo(WriteShard(job), num_shards=n)
-    )
-    return (
-        reports
-        | "AllReports" >> beam.combiners.ToList()
-        | "Finalize"
-        >> beam.Map(
-            finalize,
-            manifest_failures=beam.pvalue.AsList(read.failures),
-            meta=beam.pvalue.AsSingleton(read.meta),
-            job=job,
-        )
-    )
-
-
-def previous_num_shards(output: str) -> int | None:
-    """Shard count of an earlier run in ``output`` (published or interrupted), if any."""
-    body = publish.read_success(output)
-    if body:
-        return int(body["num_shards"])
-    first = layout.at(output, layout.part(layout.REPORTS, 0, "json"))
-    if storage.exists(first):
-        return int(json.loads(storage.read_bytes(first))["num_shards"])
-    return None
+    return shardset.build(pipeline, job)

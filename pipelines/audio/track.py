@@ -14,16 +14,15 @@ is refused with the reason.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile
 import soxr
 
-from duet.hashing import sha256_hex
 from duet.pipelines.audio.decode import AudioError, Decoded, decode_uri
 from duet.pipelines.audio.mel import MelProfile, log_mels
+from duet.pipelines.shardset.member import Member, mel_member, npy_bytes
 
 WAV_FORMATS = ("npy", "flac")
 _FP16_MAX = 65504.0
@@ -75,28 +74,6 @@ class AudioConfig:
 
 
 @dataclass
-class Member:
-    """One encoded tar member of one stream and its index fields."""
-
-    stream: str
-    extension: str
-    data: bytes
-    payload_offset: int
-    format: str
-    dtype: str
-    sample_rate: int
-    duration: float
-    profile: str | None = None
-    samples: int | None = None
-    frames: int | None = None
-    n_mels: int | None = None
-
-    @property
-    def sha256(self) -> str:
-        return sha256_hex(self.data)
-
-
-@dataclass
 class ProcessedTrack:
     members: list[Member]
     info: dict
@@ -108,14 +85,6 @@ def to_int16(samples: np.ndarray) -> tuple[np.ndarray, int]:
     scaled = np.rint(samples * np.float32(32767.0))
     clipped = int(np.count_nonzero((scaled > 32767) | (scaled < -32768)))
     return np.clip(scaled, -32768, 32767).astype(np.int16), clipped
-
-
-def npy_bytes(array: np.ndarray) -> tuple[bytes, int]:
-    """``.npy`` bytes (no pickle) and the length of their header."""
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
-    data = buf.getvalue()
-    return data, len(data) - array.nbytes
 
 
 def flac_bytes(pcm: np.ndarray, sample_rate: int) -> bytes:
@@ -185,18 +154,6 @@ def centred_excerpt(
     return samples[start : start + length], start
 
 
-def sidecar_bytes(track_id: str, member: Member, info: dict) -> bytes:
-    """The ``<key>.json`` member that travels with each array member."""
-    body = {"track_id": track_id, "stream": member.stream, "format": member.format,
-            "dtype": member.dtype, "sample_rate": member.sample_rate,
-            "duration": member.duration, **info}  # fmt: skip
-    if member.profile is not None:
-        body.update(profile=member.profile, frames=member.frames, n_mels=member.n_mels)
-    else:
-        body["samples"] = member.samples
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def quantise(native: np.ndarray, native_rate: int, rates: list[int]) -> tuple[dict, float]:
     """int16 PCM of ``native`` at each of ``rates`` (soxr HQ) and the gain applied to all of
     them: 1.0, or 1 / the largest peak when any would go beyond full scale (never clipped)."""
@@ -260,14 +217,9 @@ def process_decoded(decoded: Decoded, config: AudioConfig) -> ProcessedTrack:
             mels[name] = np.clip(feats, -_FP16_MAX, _FP16_MAX).astype(np.float16)
         del signal
     for profile in config.profiles:
-        feats = mels[profile.name]
-        data, header = npy_bytes(feats)
-        members.append(Member(
-            stream=profile.stream, extension="npy", data=data, payload_offset=header,
-            format="npy", dtype="float16", sample_rate=profile.sample_rate,
-            duration=len(pcm[profile.sample_rate]) / profile.sample_rate,
-            profile=profile.name, frames=feats.shape[0], n_mels=feats.shape[1],
-        ))  # fmt: skip
+        duration = len(pcm[profile.sample_rate]) / profile.sample_rate
+        members.append(mel_member(profile.stream, profile.name, profile.sample_rate, duration,
+                                  mels[profile.name]))  # fmt: skip
     return ProcessedTrack(members, info, mels)
 
 

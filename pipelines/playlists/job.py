@@ -58,11 +58,16 @@ class PlaylistsJob:
 
 def audio_ids(spec: str, key_column: str = "track_id") -> tuple[pa.Array, pa.Array]:
     """(playlist-side key, track_id) of every track with audio: from a published dataset root
-    (its audio index) or from a track manifest whose ``key_column`` holds the playlist ids."""
+    (its audio index), a folder of feature arrays (ids from the ``.npy`` file names, e.g.
+    Melon's ``arena_mel``) or a track manifest whose ``key_column`` holds the playlist ids."""
     from duet import index as audio_index
+    from duet.pipelines.features.sources import array_ids
 
     if storage.exists(publish.marker_uri(spec)):
         ids = pa.array(audio_index.AudioIndex.open(spec).track_ids, pa.string())
+        return ids, ids
+    if storage.list_files(spec):
+        ids = pa.array(array_ids(spec), pa.string())
         return ids, ids
     name = spec.lower()
     data = storage.read_bytes(spec)

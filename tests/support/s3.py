@@ -80,3 +80,15 @@ def _restore(saved: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+VOLATILE = ("_SUCCESS", ".json")  # markers and reports record input URIs and mtimes
+
+
+def assert_same_outputs(local: dict[str, bytes], remote: dict[str, bytes], skip=()) -> None:
+    """Same file names; same bytes except markers/reports and tables that hold input URIs."""
+    assert sorted(local) == sorted(remote)
+    compared = [k for k in local if not k.endswith(VOLATILE) and not k.startswith(tuple(skip))]
+    assert compared
+    different = [k for k in compared if local[k] != remote[k]]
+    assert not different, different
