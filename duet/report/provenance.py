@@ -1,0 +1,82 @@
+"""Provenance: every published marker of the root — job, code and format version, wall time,
+inputs with their fingerprints (and whether each published input is still the one the table was
+built from), and the full marker as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from duet import layout, publish, storage
+from duet.report.common import Context, Section, Table
+from duet.report.embeddings import models
+
+KNOWN = ("", layout.PLAYLISTS, layout.TRACK_META, layout.COOC["playlist"], layout.COOC["artist"],
+         layout.SPLITS)  # fmt: skip
+
+
+def inputs_of(body: dict) -> dict[str, dict]:
+    """``{name: {"uri", "fingerprint"}}`` from a marker's ``inputs``, whichever shape its job
+    wrote (``{name: {uri, fingerprint}}``, or one flat ``{<name>: uri, fingerprint}``)."""
+    inputs = body.get("inputs") or {}
+    if "fingerprint" in inputs and not isinstance(inputs["fingerprint"], dict):
+        rest = {k: v for k, v in inputs.items() if k != "fingerprint"}
+        name, uri = next(iter(rest.items()), ("input", None))
+        return {name: {"uri": uri if isinstance(uri, str) else None,
+                       "fingerprint": inputs["fingerprint"]}}  # fmt: skip
+    return {k: v for k, v in inputs.items() if isinstance(v, dict)}
+
+
+def freshness(uri: str | None, fingerprint: str | None) -> str:
+    """Whether a published input still is what a table was built from."""
+    if not uri or not fingerprint:
+        return "not recorded"
+    try:
+        current = publish.read_success(uri)
+    except ValueError:
+        return "unreadable marker now"
+    if current is None:
+        return "raw files (not checked)" if storage.exists(uri) else "gone"
+    same = publish.input_fingerprint(uri) == fingerprint
+    return "current" if same else "changed since: rebuild this table"
+
+
+def gather(ctx: Context) -> Section:
+    section = Section("provenance", "Provenance")
+    for folder in (*KNOWN, *(layout.embedding_folder(m) for m in models(ctx))):
+        ctx.marker(folder)
+    if ctx.shared.get("run"):
+        ctx.marker(layout.pair_run(ctx.shared["run"]))
+    rows, inputs, stale = [], [], 0
+    for folder, body in sorted(ctx.markers().items()):
+        name = f"{folder}/" if folder else "(root)"
+        rows.append([name, body.get("job"), body.get("model"), body.get("code_version"),
+                     body.get("format_version"), body.get("wall_time_s"),
+                     len(inputs_of(body))])  # fmt: skip
+        for role, item in sorted(inputs_of(body).items()):
+            state = freshness(item.get("uri"), item.get("fingerprint"))
+            stale += state.startswith("changed")
+            inputs.append([name, role, item.get("uri"), (item.get("fingerprint") or "")[:16],
+                           state])  # fmt: skip
+        section.raw.append((f"{name}{layout.SUCCESS}", body))
+    section.fact("markers", "published markers", len(rows))
+    section.fact("stale", "tables built from an input that has changed since", stale)
+    versions = sorted({str(r[3]) for r in rows if r[3]})
+    section.fact("code_versions", "code versions", ", ".join(versions) or None)
+    section.tables.append(Table(
+        "markers", "Published parts", ["folder", "job", "model", "code version", "format",
+                                       "wall time (s)", "inputs"], rows,
+        note="wall time is recorded by the single-process table jobs; the Beam jobs leave it out "
+             "so that identical runs write identical markers",
+    ))  # fmt: skip
+    section.tables.append(Table(
+        "inputs", "Inputs and their fingerprints", ["folder", "input", "uri", "fingerprint",
+                                                    "now"], inputs,
+        note="fingerprint = sha256 of the input's _SUCCESS marker (published inputs) or of its "
+             "files' names, sizes and modification times; 'now' compares it with the input today",
+    ))  # fmt: skip
+    nightly = ctx.at(layout.NIGHTLY)
+    if storage.exists(nightly):
+        section.raw.append((layout.NIGHTLY, json.loads(storage.read_bytes(nightly))))
+    for folder, why in sorted(ctx.unreadable.items()):
+        section.notes.append(f"{folder or '(root)'}: {why}")
+    return section
