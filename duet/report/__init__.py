@@ -66,6 +66,7 @@ def make_report(data: str, output: str, run: str | None = None, *, seed: int = 0
     start = time.monotonic()
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     ctx = Context(data, run, seed=seed, max_rows=max_rows)
+    pairs.selected_run(ctx)
     sections = gather(ctx, log)
     if not ctx.markers():
         raise NothingPublished(

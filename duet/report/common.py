@@ -149,6 +149,13 @@ class Context:
                     "in progress or failed); not read")  # fmt: skip
         return "not made yet"
 
+    def embedding_models(self) -> list[str]:
+        """The model folders under ``emb/`` (published or not), sorted."""
+        prefix = storage.join(self.at(layout.EMB), "")
+        found = {u[len(prefix) :].replace("\\", "/").split("/")[0]
+                 for u in storage.list_files(self.at(layout.EMB))}  # fmt: skip
+        return sorted(f for f in found if f)
+
     def command(self, name: str) -> str:
         """The command line that publishes part ``name`` of this root."""
         root = self.root

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from duet import layout, schemas, storage
+from duet import layout, schemas
 from duet.report import plots
 from duet.report.common import Context, Section, Table
 from duet.report.sample import footer, pick, read_all, read_ids, read_sample
@@ -17,17 +17,9 @@ MAX_VECTORS = 50_000
 NEIGHBOURS = 5
 
 
-def models(ctx: Context) -> list[str]:
-    """The model folders under ``emb/`` (published or not), sorted."""
-    prefix = storage.join(ctx.at(layout.EMB), "")
-    found = {u[len(prefix) :].replace("\\", "/").split("/")[0]
-             for u in storage.list_files(ctx.at(layout.EMB))}  # fmt: skip
-    return sorted(f for f in found if f)
-
-
 def gather(ctx: Context) -> Section:
     section = Section("embeddings", "Embeddings")
-    folders = models(ctx)
+    folders = ctx.embedding_models()
     if not folders:
         section.notes.append(
             "No embedding table (optional: needed by the w2v, cf and multimodal strategies). Make "

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from duet import layout, schemas, storage
+from duet import layout, publish, schemas
 from duet.errors import DuetError
 from duet.pipelines.pairs.common import PAIRED
-from duet.pipelines.pairs.runs import runs
+from duet.pipelines.pairs.runs import latest_run, runs
 from duet.report import plots
 from duet.report.common import Context, Missing, Section, Table
 from duet.report.sample import read_all
@@ -29,28 +29,40 @@ class BadRunId(DuetError):
     """A run id that is not a plain folder name."""
 
 
+class RunNotPublished(DuetError):
+    """The pair run asked for with --run has no _SUCCESS."""
+
+
 def check_run(run: str) -> str:
     if run != "LATEST" and (not _RUN.fullmatch(run) or ".." in run):
         raise BadRunId(f"--run {run!r} is not a run id (letters, digits, '.', '_', '-'), or LATEST")
     return run
 
 
-def _selected(ctx: Context, section: Section) -> str | None:
+def selected_run(ctx: Context) -> str:
+    """The run asked for, checked before any section runs: a run id that is not a plain folder
+    name, or an explicit run that is not published, is the user's mistake (one line)."""
     run = check_run(ctx.run or "LATEST")
-    if run != "LATEST":
-        return run
-    latest = ctx.at(layout.LATEST)
-    if not storage.exists(latest):
-        section.missing.append(
-            Missing(layout.LATEST, "no pair run is published yet", ctx.command("pairs"))
-        )
+    if run != "LATEST" and ctx.marker(layout.pair_run(run)) is None:
+        complete = ", ".join(name for name, _ in runs(ctx.root)) or "none"
+        raise RunNotPublished(f"pair run {run} is not published under "
+                              f"{ctx.at(layout.PAIRS)} (complete runs: {complete})")  # fmt: skip
+    return run
+
+
+def _resolve(ctx: Context, section: Section) -> str | None:
+    if ctx.run not in (None, "LATEST"):
+        return ctx.run
+    try:
+        return check_run(latest_run(ctx.root))
+    except publish.NotPublished as exc:
+        section.missing.append(Missing(layout.LATEST, str(exc), ctx.command("pairs")))
         return None
-    return check_run(storage.read_bytes(latest).decode().strip())
 
 
 def gather(ctx: Context) -> Section:
     section = Section("pairs", "Pair manifests")
-    run = _selected(ctx, section)
+    run = _resolve(ctx, section)
     if run is None:
         return section
     body = ctx.require(section, layout.pair_run(run), f"pair run {run}", ctx.command("pairs"))
@@ -198,7 +210,7 @@ def _overlap(ctx: Context, section: Section, run: str, stats: dict) -> dict[str,
 
 
 def _runs(ctx: Context, section: Section, current: str) -> None:
-    complete = runs(ctx.at(layout.PAIRS))
+    complete = runs(ctx.root)
     rows = [[name, datetime.fromtimestamp(b.get("published", 0), UTC).strftime("%Y-%m-%d %H:%M"),
              ", ".join(b.get("strategies", [])), "–".join(str(e) for e in b.get("epochs", [])),
              "this report" if name == current else ""] for name, b in reversed(complete)]  # fmt: skip

@@ -8,7 +8,6 @@ import json
 
 from duet import layout, publish, storage
 from duet.report.common import Context, Section, Table
-from duet.report.embeddings import models
 
 KNOWN = ("", layout.PLAYLISTS, layout.TRACK_META, layout.COOC["playlist"], layout.COOC["artist"],
          layout.SPLITS)  # fmt: skip
@@ -30,6 +29,8 @@ def freshness(uri: str | None, fingerprint: str | None) -> str:
     """Whether a published input still is what a table was built from."""
     if not uri or not fingerprint:
         return "not recorded"
+    if not isinstance(uri, str):
+        return "raw files (not checked)"
     try:
         current = publish.read_success(uri)
     except ValueError:
@@ -42,7 +43,7 @@ def freshness(uri: str | None, fingerprint: str | None) -> str:
 
 def gather(ctx: Context) -> Section:
     section = Section("provenance", "Provenance")
-    for folder in (*KNOWN, *(layout.embedding_folder(m) for m in models(ctx))):
+    for folder in (*KNOWN, *(layout.embedding_folder(m) for m in ctx.embedding_models())):
         ctx.marker(folder)
     if ctx.shared.get("run"):
         ctx.marker(layout.pair_run(ctx.shared["run"]))
@@ -55,7 +56,9 @@ def gather(ctx: Context) -> Section:
         for role, item in sorted(inputs_of(body).items()):
             state = freshness(item.get("uri"), item.get("fingerprint"))
             stale += state.startswith("changed")
-            inputs.append([name, role, item.get("uri"), (item.get("fingerprint") or "")[:16],
+            uri = item.get("uri")
+            uri = ", ".join(uri) if isinstance(uri, list) else uri
+            inputs.append([name, role, uri, (item.get("fingerprint") or "")[:16],
                            state])  # fmt: skip
         section.raw.append((f"{name}{layout.SUCCESS}", body))
     section.fact("markers", "published markers", len(rows))
