@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from duet import layout, schemas, storage
 from duet.report import plots
-from duet.report.common import Context, Section, Table
+from duet.report.common import Context, Section, Table, inputs_of
 from duet.report.sample import pick, read_sample
 from duet.report.tracks import index_sample, sidecars, stream_rows
 
@@ -83,7 +83,9 @@ def _file_type(audio_uri: str | None) -> str:
 def _manifest_types(body: dict, ids: list[str]) -> dict[str, str]:
     """File type (extension) of each of ``ids`` from the track manifest the shards job read;
     a glob of audio files names its tracks by path, so the id carries the extension."""
-    spec = body["inputs"]["tracks"]
+    spec = inputs_of(body).get("tracks", {}).get("uri")
+    if not isinstance(spec, str):
+        return {}
     name = spec.lower().removesuffix(".gz")
     if not name.endswith((".parquet", ".csv", ".jsonl", ".json", ".ndjson")):
         return {t: _file_type(t) for t in ids}

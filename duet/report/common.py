@@ -7,7 +7,6 @@ else becomes a :class:`Missing` entry naming the command that publishes it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +177,13 @@ class Context:
         return commands[name]
 
 
-def marker_text(body: dict) -> str:
-    """A marker as canonical JSON (for the provenance section)."""
-    return json.dumps(body, sort_keys=True, indent=1, ensure_ascii=False)
+def inputs_of(body: dict) -> dict[str, dict]:
+    """``{name: {"uri", "fingerprint"}}`` from a marker's ``inputs``, whichever shape its job
+    wrote (``{name: {uri, fingerprint}}``, or one flat ``{<name>: uri, fingerprint}``)."""
+    inputs = body.get("inputs") or {}
+    if "fingerprint" in inputs and not isinstance(inputs["fingerprint"], dict):
+        rest = {k: v for k, v in inputs.items() if k != "fingerprint"}
+        name, uri = next(iter(rest.items()), ("input", None))
+        return {name: {"uri": uri if isinstance(uri, str) else None,
+                       "fingerprint": inputs["fingerprint"]}}  # fmt: skip
+    return {k: v for k, v in inputs.items() if isinstance(v, dict)}

@@ -172,7 +172,7 @@ def _paper(section: Section, stats: dict) -> None:
     ))  # fmt: skip
 
 
-def _pair_keys(table) -> np.ndarray:
+def pair_keys(table) -> np.ndarray:
     """One 64-bit key per unordered (anchor, positive) pair."""
     from duet.pipelines.csr import string_keys
 
@@ -193,7 +193,7 @@ def _overlap(ctx: Context, section: Section, run: str, stats: dict) -> dict[str,
         for e in sorted({*steps, *(s - 1 for s in steps)}):
             table = read_all(ctx.at(layout.pair_manifest(run, strategy, e)), schemas.PAIRS,
                              ["anchor_id", "positive_id"])  # fmt: skip
-            keys[e] = np.unique(_pair_keys(table))
+            keys[e] = np.unique(pair_keys(table))
         out[strategy] = [(e, round(100 * len(np.intersect1d(keys[e], keys[e - 1],
                           assume_unique=True)) / max(1, len(keys[e])), 3)) for e in steps]  # fmt: skip
     if any(out.values()):

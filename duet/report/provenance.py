@@ -7,22 +7,10 @@ from __future__ import annotations
 import json
 
 from duet import layout, publish, storage
-from duet.report.common import Context, Section, Table
+from duet.report.common import Context, Section, Table, inputs_of
 
 KNOWN = ("", layout.PLAYLISTS, layout.TRACK_META, layout.COOC["playlist"], layout.COOC["artist"],
          layout.SPLITS)  # fmt: skip
-
-
-def inputs_of(body: dict) -> dict[str, dict]:
-    """``{name: {"uri", "fingerprint"}}`` from a marker's ``inputs``, whichever shape its job
-    wrote (``{name: {uri, fingerprint}}``, or one flat ``{<name>: uri, fingerprint}``)."""
-    inputs = body.get("inputs") or {}
-    if "fingerprint" in inputs and not isinstance(inputs["fingerprint"], dict):
-        rest = {k: v for k, v in inputs.items() if k != "fingerprint"}
-        name, uri = next(iter(rest.items()), ("input", None))
-        return {name: {"uri": uri if isinstance(uri, str) else None,
-                       "fingerprint": inputs["fingerprint"]}}  # fmt: skip
-    return {k: v for k, v in inputs.items() if isinstance(v, dict)}
 
 
 def freshness(uri: str | None, fingerprint: str | None) -> str:
