@@ -158,6 +158,57 @@ def test_provenance_lists_every_published_marker(report, dataset):
     assert not any(s.startswith("changed") for s in states)
 
 
+# ---------------------------------------------------------------- in a real browser
+
+PROBE = """<script>addEventListener("load", () => {
+  const images = [...document.images];
+  document.body.dataset.probe = JSON.stringify({
+    images: images.length,
+    broken: images.filter(i => !i.complete || i.naturalWidth === 0).length,
+    sections: [...document.querySelectorAll("section")].map(s => s.id),
+    width: document.documentElement.scrollWidth});
+});</script>"""
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def headless(browser: str, *args: str) -> str:
+    flags = ["--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+             "--disable-dev-shm-usage", "--window-size=1400,2400"]  # fmt: skip
+    if os.geteuid() == 0:
+        flags.append("--no-sandbox")  # Chromium refuses to sandbox as root
+    result = subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_page_renders_in_headless_chromium(report, tmp_path):
+    browser = chromium()
+    if browser is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; "
+                    ".ci/run installs it when it runs as root)")  # fmt: skip
+    page = os.path.join(report["out"], "index.html")
+    shot = tmp_path / "report.png"
+    headless(browser, f"--screenshot={shot}", f"file://{page}")
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape == (2400, 1400) and pixels.std() > 20  # drawn, not a blank page
+    probed = tmp_path / "probe.html"
+    probed.write_text(report["html"].replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = headless(browser, "--dump-dom", "--virtual-time-budget=10000", f"file://{probed}")
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    assert found["sections"] == list(SECTIONS)
+    assert found["images"] == report["html"].count("<img ") and found["broken"] == 0
+    assert found["width"] <= 1400  # nothing wider than the window
+
+
 # ---------------------------------------------------------------- only what is published
 
 

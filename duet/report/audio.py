@@ -37,7 +37,6 @@ def gather(ctx: Context) -> Section:
     section.fact("source_hours", "audio decoded", round(body["source_seconds"] / 3600, 3), "h")
     section.fact("stored_hours", "audio stored per stream", round(body["audio_seconds"] / 3600, 3),
                  "h")  # fmt: skip
-    section.fact("streams", "streams", ", ".join(body["streams"]))
     section.fact("shards", "shards per stream", body["num_shards"])
     for name, value in sorted(counts.get("decode_check", {}).items()):
         section.fact(f"decode_check_{name}", f"decode check: {name.replace('_', ' ')}", value)
@@ -69,7 +68,7 @@ def _durations(section: Section, body: dict, tracks, sample) -> None:
     section.figures.append(plots.histogram(
         "duration", "Track duration", values, xlabel="duration (s)", ylabel="tracks",
         caption=f"{what}; {len(values):,} tracks of the {body['streams'][0]} stream, from {share}",
-        bins=min(60, max(10, len(values) // 4)), marks=marks,
+        bins=min(60, max(10, len(values) // 4)), marks=marks, unit="s",
     ))  # fmt: skip
 
 

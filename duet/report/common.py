@@ -46,6 +46,12 @@ class Table:
     note: str = ""
 
 
+def drop_empty_columns(columns: list[str], rows: list[list[Any]]) -> tuple[list[str], list]:
+    """The columns that hold at least one value, and the rows without the others."""
+    keep = [i for i in range(len(columns)) if any(r[i] is not None for r in rows)]
+    return [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
 @dataclass(frozen=True)
 class Missing:
     """A part of the dataset the section could not show, why, and the command that makes it."""
@@ -143,7 +149,8 @@ class Context:
     def why_missing(self, folder: str) -> str:
         if folder in self.unreadable:
             return f"{self.unreadable[folder]}; not read"
-        if storage.exists(self.at(folder)):
+        evidence = self.at(folder) if folder else self.at(layout.INDEX)  # the root always exists
+        if storage.exists(evidence):
             return (f"{folder or 'the root'} exists but has no {layout.SUCCESS} marker (a run is "
                     "in progress or failed); not read")  # fmt: skip
         return "not made yet"

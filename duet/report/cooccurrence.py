@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from duet import layout, schemas
 from duet.report import plots
-from duet.report.common import Context, Section, Table
+from duet.report.common import Context, Section, Table, drop_empty_columns
 from duet.report.sample import pick, read_ids, read_sample
 
 QUANTILES = {"10th percentile": 10, "25th percentile": 25, "median": 50, "75th percentile": 75,
@@ -133,11 +133,13 @@ def _examples(ctx: Context, section: Section, topk: str, k: int) -> None:
                                None if shared is None else ("yes" if shared else "no")])  # fmt: skip
         described = "; ".join(f"{w}: {', '.join(own[c])}" for c, w in
                               (("artist_ids", "artists"), ("genres", "genres")) if own.get(c))  # fmt: skip
+        columns, table_rows = drop_empty_columns(
+            ["rank", "neighbour", "shared playlists", "artists", "genres", "same artist"],
+            table_rows)  # fmt: skip
         section.tables.append(Table(
             f"topk_{len(section.tables)}", f"Top-{k} of {track}" + (f" ({described})" if described
                                                                    else ""),
-            ["rank", "neighbour", "shared playlists", "artists", "genres", "same artist"],
-            table_rows,
+            columns, table_rows,
             note="artists and genres from track_meta.parquet (track names are not kept by "
                  "normalisation)" if meta else "no published track_meta.parquet: ids only",
         ))  # fmt: skip

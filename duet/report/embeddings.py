@@ -26,7 +26,7 @@ def gather(ctx: Context) -> Section:
             f"them with {ctx.command('w2v')}; {ctx.command('cf')}; {ctx.command('genre-w2v')}"
         )
         return section
-    summary, counts = [], []
+    summary, counts, norm_panels = [], [], []
     for name in folders:
         folder = layout.embedding_folder(name)
         body = ctx.require(section, folder, f"{folder}/", _command(ctx, name))
@@ -41,9 +41,16 @@ def gather(ctx: Context) -> Section:
         counts += [[name, k, v] for k, v in sorted(body["counts"].items())
                    if isinstance(v, int | float)]  # fmt: skip
         if name == layout.GENRE_W2V:
-            _genres(ctx, section, folder, dim.list_size)
+            _genres(ctx, section, folder, dim.list_size, norm_panels)
         else:
-            _vectors(ctx, section, name, uri, dim.list_size)
+            _vectors(ctx, section, name, uri, dim.list_size, norm_panels)
+    for start in range(0, len(norm_panels), 3):
+        panels = norm_panels[start : start + 3]
+        section.figures.append(plots.histograms(
+            f"norms_{start // 3}", "Vector norms", panels,
+            caption="; ".join(p["scope"] for p in panels) + ". A spike at one norm means vectors "
+                    "that training never updated",
+        ))  # fmt: skip
     if summary:
         section.tables.insert(0, Table(
             "tables", "Embedding tables",
@@ -82,7 +89,8 @@ def _matrix(table: pa.Table, dim: int) -> np.ndarray:
     return np.asarray(column.values.to_numpy(zero_copy_only=False), np.float32).reshape(-1, dim)
 
 
-def _vectors(ctx: Context, section: Section, name: str, uri: str, dim: int) -> None:
+def _vectors(ctx: Context, section: Section, name: str, uri: str, dim: int,
+             norm_panels: list[dict]) -> None:  # fmt: skip
     schema = schemas.embeddings_schema(dim)
     sample = read_sample(uri, schema, ["id", "vector"], min(ctx.max_rows, MAX_VECTORS), ctx.seed)
     if not sample.rows:
@@ -90,12 +98,9 @@ def _vectors(ctx: Context, section: Section, name: str, uri: str, dim: int) -> N
     ids = sample.table.column("id").to_pylist()
     matrix = _matrix(sample.table, dim)
     norms = np.linalg.norm(matrix, axis=1)
-    section.figures.append(plots.histogram(
-        f"norms_{name}", f"Vector norms, {name}", norms, xlabel="L2 norm of the vector",
-        ylabel="vectors", marks={"median": float(np.median(norms))},
-        caption=f"{dim}-dimensional vectors, {sample.describe('vectors')}; a spike at the "
-                "initial norm means vectors that training never updated",
-    ))  # fmt: skip
+    norm_panels.append({"title": name, "values": norms, "xlabel": "L2 norm", "ylabel": "vectors",
+                        "marks": {"median": float(np.median(norms))},
+                        "scope": f"{name}: {dim}-d, {sample.describe('vectors')}"})  # fmt: skip
     queries = [t for t in ctx.shared.get("example_tracks", []) if t in set(ids)]
     queries += [t for t in ctx.shared.get("cooc_topk", {}) if t in set(ids) and t not in queries]
     if len(queries) < ctx.examples:
@@ -119,7 +124,8 @@ def _vectors(ctx: Context, section: Section, name: str, uri: str, dim: int) -> N
     ))  # fmt: skip
 
 
-def _genres(ctx: Context, section: Section, folder: str, dim: int) -> None:
+def _genres(ctx: Context, section: Section, folder: str, dim: int,
+            norm_panels: list[dict]) -> None:  # fmt: skip
     genres = read_all(ctx.at(f"{folder}/{layout.GENRES}"), schemas.genre_vectors_schema(dim),
                       ["index", "id", "vector"])  # fmt: skip
     if not genres.num_rows:
@@ -150,8 +156,6 @@ def _genres(ctx: Context, section: Section, folder: str, dim: int) -> None:
              "track_genres.parquet",
     ))  # fmt: skip
     norms = np.linalg.norm(matrix, axis=1)
-    section.figures.append(plots.histogram(
-        "norms_genre_w2v", "Vector norms, genre_w2v", norms, xlabel="L2 norm of the vector",
-        ylabel="genres", bins=min(40, max(8, len(norms) // 3)),
-        caption=f"all {len(norms):,} genre vectors ({dim} dimensions)",
-    ))  # fmt: skip
+    norm_panels.append({"title": layout.GENRE_W2V, "values": norms, "xlabel": "L2 norm",
+                        "ylabel": "genres", "marks": {"median": float(np.median(norms))},
+                        "scope": f"{layout.GENRE_W2V}: {dim}-d, all {len(norms):,} genres"})  # fmt: skip

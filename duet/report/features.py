@@ -73,7 +73,8 @@ def _statistics(ctx: Context, section: Section, profiles: dict) -> dict[str, dic
             f"band_stats_{start // 3}", "Per-band mean and standard deviation",
             {n: (np.asarray(s["mean"]), np.asarray(s["std"])) for n, s in chunk.items()},
             units={n: unit_of(s["profile"]) for n, s in chunk.items()},
-            caption="over every frame of the " + ", ".join(f"'{s['split']}'" for s in chunk.values())
+            caption="over every frame of the "
+            + " / ".join(sorted({f"'{s['split']}'" for s in chunk.values()}))
             + " split; a flat or zero-std band means a profile that does not fit the audio",
         ))  # fmt: skip
     return stats
@@ -93,11 +94,10 @@ def _patches(ctx: Context, section: Section, body: dict, profiles: dict, stats: 
             count = min(PATCH_FRAMES, row["frames"])
             start = (row["frames"] - count) // 2
             patches.append({"label": _short(row["track_id"]), "start_s": round(start * hop_s, 2),
-                            "hop_s": hop_s, "unit": unit_of(profile),
-                            "array": read_frames(ctx.root, row, start, count)})  # fmt: skip
+                            "hop_s": hop_s, "array": read_frames(ctx.root, row, start, count)})  # fmt: skip
         if patches:
             section.figures.append(plots.mel_patches(
-                f"patches_{name}", f"Example patches, mel-{name}", patches,
+                f"patches_{name}", f"Example patches, mel-{name}", patches, unit=unit_of(profile),
                 caption=f"{PATCH_FRAMES} frames ({PATCH_FRAMES * hop_s:.1f} s) from the middle of "
                 f"{len(patches)} tracks drawn at random, as stored (float16, before standardising)",
             ))  # fmt: skip
@@ -140,7 +140,7 @@ def _clipping(ctx: Context, section: Section, body: dict) -> None:
         return
     key = "clipped" if any("clipped" in s for s in found) else "clipped_samples"
     hits = sorted((s for s in found if s.get(key)), key=lambda s: -s[key])
-    section.fact("clipped_in_sample", f"of {len(found):,} sampled tracks had clipped samples",
+    section.fact("clipped_in_sample", f"tracks with clipped samples, of {len(found):,} sampled",
                  len(hits))  # fmt: skip
     section.tables.append(Table(
         "clipped", "Tracks with clipped samples (sampled sidecars)",

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 
-from duet import layout, schemas
+from duet import layout, schemas, storage
 from duet.report import plots
 from duet.report.common import Context, Section, Table
 from duet.report.sample import read_all, read_sample
 
-MAX_ENTRIES = 4_000_000
-"""Playlist entries read at most (whole playlists, by row group): ~60 000 MPD playlists."""
+MAX_ENTRIES = 2_000_000
+"""Playlist entries read at most (whole playlists, by row group): ~30 000 MPD playlists."""
 
 
 def drops_by_reason(body: dict) -> dict[str, dict[str, int]]:
@@ -54,7 +54,7 @@ def gather(ctx: Context) -> Section:
                      "tracks")  # fmt: skip
         section.figures.append(plots.histogram(
             "lengths", "Playlist length", lengths, xlabel="tracks per playlist",
-            ylabel="playlists", bins=60, marks={"median": float(np.median(lengths))},
+            ylabel="playlists", bins=60, marks={"median": float(np.median(lengths))}, unit="tracks",
             caption=f"number of tracks in each playlist, {sample.describe('playlists')}",
         ))  # fmt: skip
         _popularity(section, lists, sample)
@@ -99,7 +99,7 @@ def _popularity(section: Section, lists, sample) -> None:
 
 def _drops(ctx: Context, section: Section, body: dict) -> None:
     drops = drops_by_reason(body)
-    if not drops:
+    if "dropped" not in body and storage.exists(ctx.at(layout.PLAYLISTS_DROPPED)):
         table = read_all(ctx.at(layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS,
                          ["reason", "entries", "tracks", "playlists"])  # fmt: skip
         drops = {r["reason"]: r for r in table.to_pylist()}
@@ -111,7 +111,7 @@ def _drops(ctx: Context, section: Section, body: dict) -> None:
         rows, note="what normalisation removed (the playlists _SUCCESS); nothing is dropped "
                    "without a row here",
     ))  # fmt: skip
-    if rows:
+    if len(rows) > 1:
         section.figures.append(plots.bars(
             "dropped", "Dropped entries by reason", [r[0] for r in rows], [r[1] for r in rows],
             xlabel="playlist entries dropped",

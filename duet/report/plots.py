@@ -24,7 +24,8 @@ class PlottingUnavailable(DuetError):
     """matplotlib is not installed."""
 
 
-def _figure(width: float = WIDTH, height: float = HEIGHT, ncols: int = 1, **kwargs):
+def _figure(width: float = WIDTH, height: float = HEIGHT, ncols: int = 1, nrows: int = 1,
+            **kwargs):  # fmt: skip
     try:
         from matplotlib.figure import Figure as MplFigure
     except ImportError as exc:
@@ -32,8 +33,8 @@ def _figure(width: float = WIDTH, height: float = HEIGHT, ncols: int = 1, **kwar
             "plots need matplotlib (pip install 'duet[report]', or make setup)"
         ) from exc
     fig = MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, ncols, **kwargs)
-    for ax in np.atleast_1d(axes):
+    axes = fig.subplots(nrows, ncols, **kwargs)
+    for ax in np.ravel(axes):
         ax.grid(True, color="#e4e4e4", linewidth=0.6)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
@@ -49,11 +50,17 @@ def _plain(value: float, _pos=None) -> str:
     return f"{value:g}"
 
 
+def _linear(value: float, _pos=None) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
+
+
 def _ticks(ax) -> None:
-    """Plain tick labels on log axes; whole numbers only where the data are counts."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    """Plain tick labels (thousands separated, never 3×10⁰) on every axis."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, ScalarFormatter
 
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "linear" and isinstance(axis.get_major_formatter(), ScalarFormatter):
+            axis.set_major_formatter(FuncFormatter(_linear))  # not category labels
         if scale in ("log", "symlog"):
             axis.set_major_formatter(FuncFormatter(_plain))
             lo, hi = ax.get_xlim() if axis is ax.xaxis else ax.get_ylim()
@@ -98,17 +105,14 @@ def log_bins(values: np.ndarray, per_decade: int = 12) -> np.ndarray:
     return np.unique(np.round(np.geomspace(lo, hi * 1.0001, count), 6))
 
 
-def histogram(key: str, title: str, values, *, xlabel: str, ylabel: str, caption: str,
-              bins: int | np.ndarray = 40, log_x: bool = False, log_y: bool = False,
-              marks: dict[str, float] | None = None) -> Figure:  # fmt: skip
-    """How many ``values`` fall in each bin; ``marks`` draws labelled vertical lines (a
-    median, a limit). Whole-number data get bins that hold whole numbers. With ``log_x`` the
-    bins are log-spaced and, for whole numbers, the bar height is the mean count per value
-    in the bin (a log-log degree plot), so wider bins do not look more frequent."""
+def _histogram(ax, values, *, xlabel: str, ylabel: str, bins, log_x: bool, log_y: bool,
+               marks: dict[str, float] | None, unit: str, title: str | None = None) -> dict:  # fmt: skip
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     whole = bool(len(values)) and bool(np.all(values == np.round(values)))
     per_value = False
+    if isinstance(bins, int) and not log_x:
+        bins = min(bins, max(8, len(values) // 3))
     if log_x and len(values):
         values = values[values > 0]
         if isinstance(bins, int):
@@ -121,11 +125,11 @@ def histogram(key: str, title: str, values, *, xlabel: str, ylabel: str, caption
         bins = np.arange(values.min() - 0.5, values.max() + step, step)
     counts, edges = np.histogram(values, bins=bins) if len(values) else (np.zeros(0), np.zeros(1))
     heights = counts / np.maximum(1, np.round(np.diff(edges))) if per_value else counts
-    fig, ax = _figure()
     if len(counts):
         ax.stairs(heights, edges, fill=True, color=COLORS[0], alpha=0.85)
     for i, (name, x) in enumerate((marks or {}).items()):
-        ax.axvline(x, color=COLORS[1 + i], linestyle="--", linewidth=1.2, label=f"{name} {x:,.4g}")
+        ax.axvline(x, color=COLORS[1 + i], linestyle="--", linewidth=1.2,
+                   label=f"{name} {x:,.4g}{' ' + unit if unit else ''}")  # fmt: skip
     if marks:
         ax.legend(fontsize=8, frameon=False)
     ax.set_xscale("log" if log_x else "linear")
@@ -133,10 +137,34 @@ def histogram(key: str, title: str, values, *, xlabel: str, ylabel: str, caption
         ax.set_yscale("log" if per_value else "symlog", **({} if per_value else {"linthresh": 1}))
     if whole and not log_x:
         _integers(ax.xaxis)
-    _label(ax, None, xlabel, f"{ylabel} per value (mean over the bin)" if per_value else ylabel)
-    return _done(key, title, fig, caption,
-                 {"bin_edges": edges.tolist(), "counts": counts.astype(int).tolist(),
-                  **({"marks": marks} if marks else {})})  # fmt: skip
+    _label(ax, title, xlabel, f"{ylabel} per value (mean over the bin)" if per_value else ylabel)
+    return {"bin_edges": edges.tolist(), "counts": counts.astype(int).tolist(),
+            **({"marks": marks} if marks else {})}  # fmt: skip
+
+
+def histogram(key: str, title: str, values, *, xlabel: str, ylabel: str, caption: str,
+              bins: int | np.ndarray = 40, log_x: bool = False, log_y: bool = False,
+              marks: dict[str, float] | None = None, unit: str = "") -> Figure:  # fmt: skip
+    """How many ``values`` fall in each bin; ``marks`` draws labelled vertical lines (a
+    median, a limit). Whole-number data get bins that hold whole numbers. With ``log_x`` the
+    bins are log-spaced and, for whole numbers, the bar height is the mean count per value
+    in the bin (a log-log degree plot), so wider bins do not look more frequent."""
+    fig, ax = _figure()
+    data = _histogram(ax, values, xlabel=xlabel, ylabel=ylabel, bins=bins, log_x=log_x,
+                      log_y=log_y, marks=marks, unit=unit)  # fmt: skip
+    return _done(key, title, fig, caption, data)
+
+
+def histograms(key: str, title: str, panels: list[dict], *, caption: str) -> Figure:
+    """Histograms side by side, one per ``{"title", "values", "xlabel", "ylabel"[, "marks",
+    "bins"]}``, each on its own scale."""
+    fig, axes = _figure(height=3.0, ncols=len(panels))
+    data = {}
+    for ax, p in zip(np.atleast_1d(axes), panels, strict=True):
+        data[p["title"]] = _histogram(ax, p["values"], xlabel=p["xlabel"], ylabel=p["ylabel"],
+                                      bins=p.get("bins", 30), log_x=False, log_y=False,
+                                      marks=p.get("marks"), unit="", title=p["title"])  # fmt: skip
+    return _done(key, title, fig, caption, data)
 
 
 def bars(key: str, title: str, labels: list[str], values: list[float], *, xlabel: str,
@@ -184,10 +212,18 @@ def columns(key: str, title: str, labels: list[str], values: list[float], *, xla
     x = np.arange(len(labels))
     ax.bar(x, values, color=COLORS[0], width=0.7)
     top = max(values, default=0) or 1
+    positive = [v for v in values if v > 0]
+    wide = bool(positive) and top > 100 * min(positive)
     for xi, v in zip(x, values, strict=True):
-        ax.text(xi, v + top * 0.01, f"{v:,.0f}", ha="center", va="bottom", fontsize=7.5)
+        ax.text(xi, v * 1.08 if wide else v + top * 0.01, f"{v:,.0f}", ha="center",
+                va="bottom", fontsize=7.5)  # fmt: skip
     ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylim(0, top * 1.12)
+    if wide:  # counts over several decades: a log axis keeps the small bars visible
+        ax.set_yscale("log")
+        ax.set_ylim(0.7, top * 3)
+        ylabel = f"{ylabel} (log scale)"
+    else:
+        ax.set_ylim(0, top * 1.12)
     ax.grid(axis="x", visible=False)
     _label(ax, None, xlabel, ylabel)
     return _done(key, title, fig, caption, {"labels": labels, "values": list(values)})
@@ -242,14 +278,13 @@ def _num(v):
 def rank_frequency(key: str, title: str, counts: np.ndarray, *, xlabel: str, ylabel: str,
                    caption: str) -> Figure:  # fmt: skip
     """Counts sorted in decreasing order against their rank, on log-log axes (Zipf plot);
-    report.json keeps ~200 log-spaced points."""
+    the curve and report.json use ~400 log-spaced ranks."""
     counts = np.sort(np.asarray(counts))[::-1]
-    ranks = np.arange(1, len(counts) + 1)
+    points = np.unique(np.geomspace(1, max(1, len(counts)), 400).astype(np.int64)) - 1
     fig, ax = _figure()
-    if len(counts):
-        ax.loglog(ranks, counts, color=COLORS[0], linewidth=1.6)
+    if len(counts):  # the curve through ~400 log-spaced ranks: the same line, drawn fast
+        ax.loglog(points + 1, counts[points], color=COLORS[0], linewidth=1.6)
     _label(ax, None, xlabel, ylabel)
-    points = np.unique(np.geomspace(1, max(1, len(counts)), 200).astype(np.int64)) - 1
     return _done(key, title, fig, caption,
                  {"rank": (points + 1).tolist(), "count": counts[points].tolist()
                   if len(counts) else []})  # fmt: skip
@@ -267,39 +302,47 @@ def band_profiles(key: str, title: str, profiles: dict[str, tuple[np.ndarray, np
                         label="± 1 std")  # fmt: skip
         ax.plot(bands, mean, color=COLORS[i], linewidth=1.5, label="mean")
         ax.legend(fontsize=7.5, frameon=False)
-        _label(ax, f"mel-{name}", "mel band (low → high frequency)", units[name])
+        _label(ax, f"mel-{name}", "mel band (low → high)", units[name])
         data[name] = {"mean": np.round(mean, 4).tolist(), "std": np.round(std, 4).tolist()}
     return _done(key, title, fig, caption, data)
 
 
-def mel_patches(key: str, title: str, patches: list[dict], *, caption: str) -> Figure:
-    """Mel patches as images: each ``{"label", "array" [frames, n_mels], "hop_s", "start_s",
-    "unit"}``; time runs left to right in seconds, low bands at the bottom."""
-    fig, axes = _figure(height=2.9, ncols=len(patches))
-    data = []
-    for ax, p in zip(np.atleast_1d(axes), patches, strict=True):
-        array = np.asarray(p["array"], dtype=np.float32)
+def mel_patches(key: str, title: str, patches: list[dict], *, unit: str, caption: str) -> Figure:
+    """Mel patches as images on one colour scale (one colour bar, in ``unit``): each
+    ``{"label", "array" [frames, n_mels], "hop_s", "start_s"}``; time runs left to right in
+    seconds, low bands at the bottom."""
+    fig, axes = _figure(height=2.9, ncols=len(patches), sharey=True)
+    arrays = [np.asarray(p["array"], dtype=np.float32) for p in patches]
+    everything = np.concatenate([a.ravel() for a in arrays])
+    vmin, vmax = (float(v) for v in np.percentile(everything, [0.5, 99.5]))
+    data, image = [], None
+    for i, (ax, p, array) in enumerate(zip(np.atleast_1d(axes), patches, arrays, strict=True)):
         extent = (p["start_s"], p["start_s"] + array.shape[0] * p["hop_s"], 0, array.shape[1])
-        image = ax.imshow(array.T, origin="lower", aspect="auto", extent=extent,
-                          cmap="magma", interpolation="nearest")  # fmt: skip
+        image = ax.imshow(array.T, origin="lower", aspect="auto", extent=extent, cmap="magma",
+                          interpolation="nearest", vmin=vmin, vmax=vmax)  # fmt: skip
         ax.grid(False)
-        cbar = fig.colorbar(image, ax=ax, fraction=0.06, pad=0.02)
-        cbar.set_label(p["unit"], fontsize=8)
-        cbar.ax.tick_params(labelsize=7)
-        _label(ax, p["label"], "time (s)", "mel band")
+        _label(ax, p["label"], "time (s)", "mel band" if i == 0 else "")
         data.append({"label": p["label"], "frames": int(array.shape[0]),
                      "n_mels": int(array.shape[1]), "start_s": p["start_s"],
                      "min": float(array.min()), "max": float(array.max())})  # fmt: skip
-    return _done(key, title, fig, caption, {"patches": data})
+    cbar = fig.colorbar(image, ax=list(np.atleast_1d(axes)), fraction=0.04, pad=0.02)
+    cbar.set_label(unit, fontsize=8)
+    cbar.ax.tick_params(labelsize=7.5)
+    return _done(key, title, fig, caption, {"unit": unit, "scale": [vmin, vmax],
+                                            "patches": data})  # fmt: skip
 
 
 def count_panels(key: str, title: str, panels: list[tuple[str, dict[str, int]]], *,
                  xlabel: str, caption: str, top: int = 8) -> Figure:  # fmt: skip
     """Side-by-side horizontal bar panels, one per property: how many items have each value
     (the ``top`` most frequent values; the rest summed as "other")."""
-    fig, axes = _figure(width=2.45 * len(panels), height=2.5, ncols=len(panels))
+    ncols = 2 if len(panels) > 2 else len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = _figure(height=2.0 * nrows + 0.4, ncols=ncols, nrows=nrows)
+    for ax in np.ravel(axes)[len(panels) :]:
+        ax.set_visible(False)
     data = []
-    for i, (ax, (name, counts)) in enumerate(zip(np.atleast_1d(axes), panels, strict=True)):
+    for i, (ax, (name, counts)) in enumerate(zip(np.ravel(axes), panels, strict=False)):
         ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         if len(ordered) > top:
             ordered = ordered[: top - 1] + [("other", sum(v for _, v in ordered[top - 1 :]))]
@@ -326,7 +369,8 @@ def overlaid_histograms(key: str, title: str, series: dict[str, list[float]], *,
     data = {"bin_edges": edges.tolist(), "counts": {}}
     for i, (name, values) in enumerate(series.items()):
         counts, _ = np.histogram(values, bins=edges)
-        ax.stairs(counts, edges, color=COLORS[i % len(COLORS)], linewidth=1.6, label=name)
+        ax.stairs(counts, edges, color=COLORS[i % len(COLORS)], linewidth=1.6, label=name,
+                  linestyle=("-", "--", ":", "-.")[i % 4])  # fmt: skip
         data["counts"][name] = counts.astype(int).tolist()
     ax.legend(fontsize=8, frameon=False)
     _label(ax, None, xlabel, ylabel)

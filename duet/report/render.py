@@ -51,7 +51,8 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
            overflow-wrap: anywhere; }
 .fact .l { color: var(--muted); font-size: 12.5px; }
 .figures { display: flex; flex-wrap: wrap; gap: 14px 22px; }
-figure { margin: 6px 0; max-width: 820px; flex: 1 1 560px; }
+figure { margin: 6px 0; flex: 0 1 calc(50% - 11px); max-width: 860px; }
+@media (max-width: 1100px) { figure { flex-basis: 100%; } }
 figure img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 3px; }
 .tables { display: flex; flex-wrap: wrap; gap: 0 36px; align-items: flex-start; }

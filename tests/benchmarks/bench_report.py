@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from duet import layout, publish
 from duet.pipelines.pairs.runs import latest_run
-from duet.report.pairs import pair_keys
+from duet.report.pairs import distinct, pair_keys
 from tests.benchmarks.bench_cooccurrence import playlists_file, run_cli
 
 
@@ -93,7 +93,7 @@ def naive_scan(root: str) -> dict:
         previous = None
         for epoch in sorted(int(e) for e in epochs):
             table = pq.read_table(layout.at(root, layout.pair_manifest(run, strategy, epoch)))
-            pairs = np.unique(pair_keys(table))
+            pairs = distinct(pair_keys(table))
             if previous is not None:
                 shared = len(np.intersect1d(pairs, previous, assume_unique=True))
                 out["overlap"][f"{strategy}/{epoch}"] = shared / max(1, len(pairs))
