@@ -94,7 +94,7 @@ def _patches(ctx: Context, section: Section, body: dict, profiles: dict, stats: 
             count = min(PATCH_FRAMES, row["frames"])
             start = (row["frames"] - count) // 2
             patches.append({"label": _short(row["track_id"]), "start_s": round(start * hop_s, 2),
-                            "hop_s": hop_s, "array": read_frames(ctx.root, row, start, count)})  # fmt: skip
+                            "hop_s": hop_s, "array": read_frames(ctx, row, start, count)})  # fmt: skip
         if patches:
             section.figures.append(plots.mel_patches(
                 f"patches_{name}", f"Example patches, mel-{name}", patches, unit=unit_of(profile),

@@ -17,11 +17,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from duet import layout, schemas, storage
+from duet.index import Member, StorageSource
 from duet.report.common import Context
 from duet.report.sample import Sample, column_names, pick, read_sample
 
-BASE_COLUMNS = ["track_id", "stream", "shard", "offset", "size", "payload_offset", "dtype",
-                "frames", "n_mels", "duration"]  # fmt: skip
+BASE_COLUMNS = ["track_id", "stream", "shard", "offset", "size", "payload_offset", "format",
+                "dtype", "samples", "frames", "n_mels", "duration", "sha256", "split"]  # fmt: skip
+"""Enough for :meth:`duet.index.Member.of` (where each member lies) and the durations."""
+INDEX_ROWS = 250_000
+"""Index rows read at most (tracks × streams): ~50 000 tracks of a five-stream root."""
 SOURCE_COLUMNS = ["decoder", "source_duration", "declared_duration", "length_check",
                   "decode_note", "clipped", "gain"]  # fmt: skip
 """Per-track source columns of newer indexes (how the source was decoded, clipping, gain)."""
@@ -36,9 +40,10 @@ def index_sample(ctx: Context) -> Sample:
     if "index" not in ctx.shared:
         uri = ctx.at(layout.INDEX)
         present = set(column_names(uri))
-        columns = BASE_COLUMNS + [c for c in SOURCE_COLUMNS if c in present]
-        ctx.shared["index"] = read_sample(uri, schemas.AUDIO_INDEX, columns, ctx.max_rows,
-                                          ctx.seed)  # fmt: skip
+        declared = set(schemas.AUDIO_INDEX.names)
+        columns = BASE_COLUMNS + [c for c in SOURCE_COLUMNS if c in present and c in declared]
+        ctx.shared["index"] = read_sample(uri, schemas.AUDIO_INDEX, columns,
+                                          min(ctx.max_rows, INDEX_ROWS), ctx.seed)  # fmt: skip
     return ctx.shared["index"]
 
 
@@ -55,13 +60,18 @@ def example_tracks(ctx: Context, rows: pa.Table) -> list[str]:
     return ctx.shared["example_tracks"]
 
 
-def _sidecar(root: str, row: dict) -> dict | None:
-    """The sidecar that follows the member of index row ``row``, or None if it is not there."""
-    uri = layout.at(root, row["shard"])
-    start = row["offset"] + -(-row["size"] // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
-    head = storage.read_range(uri, start, SIDECAR_READ)
-    if len(head) < tarfile.BLOCKSIZE:
-        return None
+def source(ctx: Context) -> StorageSource:
+    """The root's bytes, read as :mod:`duet.index` reads them (descriptors kept open)."""
+    return ctx.shared.setdefault("source", StorageSource(ctx.root))
+
+
+def _sidecar(source: StorageSource, row: dict) -> dict | None:
+    """The sidecar that follows the member of index row ``row``, or None if it is not there.
+    The read stays inside the tar: after a sidecar's data come at least the two zero blocks
+    that end the archive."""
+    member = Member.of(row)
+    start = member.offset + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    head = source.read_range(member.shard, start, SIDECAR_READ)
     try:
         info = tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "strict")
     except tarfile.TarError:
@@ -70,7 +80,7 @@ def _sidecar(root: str, row: dict) -> dict | None:
         return None
     body = head[tarfile.BLOCKSIZE : tarfile.BLOCKSIZE + info.size]
     if len(body) < info.size:
-        body += storage.read_range(uri, start + len(head), info.size - len(body))
+        body += source.read_range(member.shard, start + len(head), info.size - len(body))
     try:
         return json.loads(body)
     except ValueError:
@@ -84,16 +94,14 @@ def sidecars(ctx: Context, rows: pa.Table) -> list[dict]:
         picked = rows.take(pa.array(chosen, pa.int64())).to_pylist() if chosen else []
         workers = 16 if storage.is_remote(ctx.root) else 1
         with ThreadPoolExecutor(workers) as pool:
-            found = list(pool.map(lambda r: _sidecar(ctx.root, r), picked))
+            found = list(pool.map(lambda r: _sidecar(source(ctx), r), picked))
         ctx.shared["sidecars"] = [s for s in found if s is not None]
     return ctx.shared["sidecars"]
 
 
-def read_frames(root: str, row: dict, start: int, count: int) -> np.ndarray:
-    """Frames ``[start, start + count)`` of a mel member (float16 ``[frames, n_mels]``) by one
-    ranged read (the same arithmetic as :meth:`duet.index.AudioIndex.read_frames`)."""
-    width = row["n_mels"]
-    item = np.dtype(row["dtype"]).itemsize
-    offset = row["offset"] + row["payload_offset"] + start * width * item
-    data = storage.read_range(layout.at(root, row["shard"]), offset, count * width * item)
-    return np.frombuffer(data, np.dtype(row["dtype"]).newbyteorder("<")).reshape(count, width)
+def read_frames(ctx: Context, row: dict, start: int, count: int) -> np.ndarray:
+    """Frames ``[start, start + count)`` of the member of index row ``row``, as stored (float16
+    ``[frames, n_mels]`` for mel), by one ranged read through :class:`duet.index.Member`."""
+    member = Member.of(row)
+    offset, size = member.span(start, count)
+    return member.rows(source(ctx).read_range(member.shard, offset, size), count)
