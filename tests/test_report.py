@@ -129,18 +129,19 @@ def test_plots_carry_the_numbers_they_show(report):
     assert len(hist["bin_edges"]) == len(hist["counts"]) + 1
 
 
-def test_pair_repeats_match_a_direct_count(report, dataset):
+@pytest.mark.parametrize("strategy", ["playlist_co", "playlist_tco", "artist_co"])
+def test_pair_repeats_match_a_direct_count(report, dataset, strategy):
     run = latest_run(dataset)
-    epochs = [
-        {tuple(sorted(p)) for p in zip(*(t.column(c).to_pylist() for c in ("anchor_id", "positive_id")),
-                                       strict=True)}
-        for t in (pq.read_table(layout.at(dataset, layout.pair_manifest(run, "playlist_co", e)))
-                  for e in (0, 1))
-    ]  # fmt: skip
+    epochs = []
+    for e in (0, 1):
+        table = pq.read_table(layout.at(dataset, layout.pair_manifest(run, strategy, e)))
+        pairs = zip(table.column("anchor_id").to_pylist(), table.column("positive_id").to_pylist(),
+                    strict=True)  # fmt: skip
+        epochs.append({frozenset(p) for p in pairs})
     expected = 100 * len(epochs[0] & epochs[1]) / len(epochs[1])
-    rows = report["json"]["sections"]["pairs"]["figures"]["overlap"]["data"]["panels"][0]
-    measured = dict(zip(*rows["series"]["playlist_co"].values(), strict=True))[1]
-    assert measured == pytest.approx(expected, abs=1e-3)
+    panel = report["json"]["sections"]["pairs"]["figures"]["overlap"]["data"]["panels"][0]
+    series = panel["series"][strategy]
+    assert dict(zip(series["x"], series["y"], strict=True))[1] == pytest.approx(expected, abs=1e-3)
 
 
 def test_pairs_are_shown_next_to_the_paper(report):
