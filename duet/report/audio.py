@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -15,11 +16,12 @@ import pyarrow.compute as pc
 from duet import layout, schemas, storage
 from duet.report import plots
 from duet.report.common import Context, Section, Table, inputs_of
-from duet.report.sample import pick, read_sample
+from duet.report.sample import column_names, pick, read_all, read_sample
 from duet.report.tracks import index_sample, sidecars, stream_rows
 
-REPORTS = 2000
-"""Per-shard reports read for shard sizes at most (seeded sample beyond that)."""
+REPORTS = 300
+"""Per-shard reports read for shard sizes at most (seeded sample beyond that; 16 in flight on
+object stores)."""
 FAILURE_ROWS = 200_000
 
 
@@ -90,7 +92,12 @@ def _manifest_types(body: dict, ids: list[str]) -> dict[str, str]:
         return {t: _file_type(t) for t in ids}
     if not storage.exists(spec):
         return {}
-    table = schemas.table_from_bytes(storage.read_bytes(spec), spec, strings=("track_id",))
+    if name.endswith(".parquet"):  # two columns of a possibly large manifest
+        if not {"track_id", "audio_uri"} <= set(column_names(spec)):
+            return {}
+        table = read_all(spec, schemas.TRACK_MANIFEST, ["track_id", "audio_uri"])
+    else:
+        table = schemas.table_from_bytes(storage.read_bytes(spec), spec, strings=("track_id",))
     if not {"track_id", "audio_uri"} <= set(table.column_names):
         return {}
     wanted = table.filter(pc.is_in(table.column("track_id").cast("string"), value_set=_pa(ids)))
@@ -192,8 +199,9 @@ def _storage(ctx: Context, section: Section, body: dict) -> None:
     reports = storage.list_files(ctx.at(layout.REPORTS))
     chosen = pick(reports, REPORTS, ctx.seed, "shard-reports")
     sizes: dict[str, list[float]] = {s: [] for s in body["streams"]}
-    for uri in chosen:
-        report = json.loads(storage.read_bytes(uri))
+    with ThreadPoolExecutor(16 if storage.is_remote(ctx.root) else 1) as pool:
+        found = list(pool.map(lambda uri: json.loads(storage.read_bytes(uri)), chosen))
+    for report in found:
         for stream, n in report.get("bytes", {}).items():
             sizes.setdefault(stream, []).append(n / 1e6)
     total = body["bytes"]
