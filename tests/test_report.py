@@ -270,6 +270,26 @@ def test_unpublished_and_unreadable_parts_are_named_not_read(tmp_path):
     assert cooc["status"] == "missing" and "unreadable _SUCCESS" in cooc["missing"][0]["reason"]
 
 
+def _freshness(root: str, out: str) -> dict[tuple[str, str], str]:
+    rows = report_json(make_report(root, out))["sections"]["provenance"]["tables"]["inputs"]
+    return {(r[0], r[1]): r[4] for r in rows["rows"]}
+
+
+def test_a_table_built_from_an_older_input_is_flagged(tmp_path):
+    root = _root_with_playlists(tmp_path, [["a", "b", "c"], ["b", "c"], ["c", "d"]])
+    playlists = layout.at(root, layout.PLAYLISTS)
+    assert main(["cooccurrence", "--playlists", playlists, "--output", root]) == 0
+    assert main(["pairs", "--data", root, "--strategies", "playlist_tco", "--epochs", "0:1",
+                 "--run-id", "r1"]) == 0  # fmt: skip
+    before = _freshness(root, str(tmp_path / "before"))
+    assert before[("cooc/", "playlists")] == before[("pairs/r1/", "topk")] == "current"
+    assert main(["cooccurrence", "--playlists", playlists, "--output", root, "--top-k", "1"]) == 0
+    _root_with_playlists(tmp_path, [["a", "b", "c", "d"], ["b", "c"]])  # playlists re-run
+    after = _freshness(root, str(tmp_path / "after"))
+    assert after[("pairs/r1/", "topk")] == "changed since: rebuild this table"  # a table file
+    assert after[("cooc/", "playlists")] == "changed since: rebuild this table"  # a folder
+
+
 def test_dropped_entries_are_shown_by_reason(tmp_path):
     root = _root_with_playlists(tmp_path, [["a", "b", "c"], ["b", "c"]])
     body = report_json(make_report(root, str(tmp_path / "out")))

@@ -247,6 +247,8 @@ def lines(key: str, title: str, panels: list[dict], *, caption: str, xlabel: str
                        label=name)  # fmt: skip
         if all(isinstance(v, int | np.integer) for x, _ in series.values() for v in x):
             _integers(ax.xaxis)
+        if series and all(isinstance(v, int | np.integer) for _, y in series.values() for v in y):
+            _integers(ax.yaxis)
         if panel.get("log_y"):
             ax.set_yscale("log")
         if panel.get("percent"):

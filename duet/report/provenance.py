@@ -13,18 +13,23 @@ KNOWN = ("", layout.PLAYLISTS, layout.TRACK_META, layout.COOC["playlist"], layou
          layout.SPLITS)  # fmt: skip
 
 
-def freshness(uri: str | None, fingerprint: str | None) -> str:
-    """Whether a published input still is what a table was built from."""
+def freshness(uri: str | list | None, fingerprint: str | None) -> str:
+    """Whether an input is still what a table was built from: its fingerprint now (see
+    :func:`duet.publish.input_fingerprint`) against the recorded one. Only inputs that duet
+    published (a folder with a marker, or a table file in one) are checked; raw inputs
+    (playlist files, manifests) are fingerprinted by their jobs in their own way."""
     if not uri or not fingerprint:
         return "not recorded"
     if not isinstance(uri, str):
-        return "raw files (not checked)"
+        return "raw input (not checked)"
     try:
-        current = publish.read_success(uri)
+        published = any(publish.read_success(u) is not None for u in (uri, storage.dirname(uri)))
     except ValueError:
         return "unreadable marker now"
-    if current is None:
-        return "raw files (not checked)" if storage.exists(uri) else "gone"
+    if not published:
+        return "raw input (not checked)" if storage.exists(uri) else "gone"
+    if not storage.exists(uri):
+        return "gone"
     same = publish.input_fingerprint(uri) == fingerprint
     return "current" if same else "changed since: rebuild this table"
 
