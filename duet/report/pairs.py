@@ -84,6 +84,7 @@ def gather(ctx: Context) -> Section:
     overlap = _overlap(ctx, section, run, stats)
     _over_epochs(section, stats)
     _per_strategy(section, stats, overlap)
+    _other_counts(section, stats)
     _paper(section, stats)
     _runs(ctx, section, run)
     return section
@@ -148,6 +149,23 @@ def _per_strategy(section: Section, stats: dict, overlap: dict[str, list]) -> No
         note="repeats are measured on sampled consecutive epochs for strategies with a partner "
              "(crop and embedding strategies pair a track with itself)",
     ))  # fmt: skip
+
+
+SHOWN = {"eligible", "rows", "tracks_covered", "coverage", "unpaired", "too_short", "pairs"}
+
+
+def _other_counts(section: Section, stats: dict) -> None:
+    """Any further per-epoch count a strategy records (tracks left out by reason, ...)."""
+    rows = []
+    for strategy, epochs in sorted(stats.items()):
+        fields = sorted({k for s in epochs.values() for k, v in s.items()
+                         if k not in SHOWN and isinstance(v, int | float)})  # fmt: skip
+        rows += [[strategy, f, round(_mean(epochs, f), 2)] for f in fields]
+    if rows:
+        section.tables.append(Table(
+            "other_counts", "Other per-epoch counts (mean over epochs)",
+            ["strategy", "count", "mean per epoch"], rows,
+        ))  # fmt: skip
 
 
 def _paper(section: Section, stats: dict) -> None:

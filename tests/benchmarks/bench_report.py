@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 import psutil
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -47,8 +48,9 @@ def build_root(cache: str, playlists: int, epochs: int) -> str:
         os.makedirs(os.path.dirname(part), exist_ok=True)
         shutil.copyfile(source, part)
         meta = pq.read_metadata(part)
-        entries = int(pc.sum(pc.list_value_length(
-            pq.read_table(part, columns=["track_ids"]).column("track_ids"))).as_py())  # fmt: skip
+        batches = pq.ParquetFile(part).iter_batches(batch_size=50_000, columns=["track_ids"])
+        entries = sum(pc.sum(pc.list_value_length(b.column(0))).as_py() for b in batches)
+        pa.default_memory_pool().release_unused()  # this process waits while the jobs run
         publish.write_success(layout.at(root, layout.PLAYLISTS), layout.summary(
             "playlists", format_version=1,
             config={"format": "synthetic", "parts": 1, "tracks": None},
