@@ -330,6 +330,16 @@ def test_a_bad_or_unknown_run_is_one_line_and_exit_1(dataset, tmp_path, run):
     assert "Traceback" not in result.stderr
 
 
+def test_only_filesystem_options_pass_through(dataset, tmp_path):
+    ok = duet("report", "--data", dataset, "--output", str(tmp_path / "a"), "--s3_region_name",
+              "us-east-1")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    refused = duet("report", "--data", dataset, "--output", str(tmp_path / "b"), "--runner",
+                   "DataflowRunner")  # fmt: skip
+    assert refused.returncode != 0
+    assert "unrecognized arguments: --runner DataflowRunner" in refused.stderr
+
+
 # ---------------------------------------------------------------- sampling
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import duet.report.plots as plots
 from duet import layout, schemas, storage
-from duet.report import plots
 from duet.report.common import Context, Section, Table, inputs_of
 from duet.report.sample import column_names, pick, read_all, read_sample
 from duet.report.tracks import index_sample, sidecars, stream_rows

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+import duet.report.plots as plots
 from duet import layout, schemas
-from duet.report import plots
 from duet.report.common import Context, Section, Table
 from duet.report.sample import footer, pick, read_all, read_ids, read_sample
 

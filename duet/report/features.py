@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import duet.report.plots as plots
 from duet import layout, storage
-from duet.report import plots
 from duet.report.common import Context, Section, Table
 from duet.report.tracks import example_tracks, index_sample, read_frames, sidecars, stream_rows
 

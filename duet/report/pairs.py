@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+import duet.report.plots as plots
 from duet import layout, publish, schemas
 from duet.errors import DuetError
 from duet.pipelines.pairs.common import PAIRED
 from duet.pipelines.pairs.runs import latest_run, runs
-from duet.report import plots
 from duet.report.common import Context, Missing, Section, Table
 from duet.report.sample import read_all
 

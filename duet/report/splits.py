@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 
+import duet.report.plots as plots
 from duet import layout, publish, schemas, storage
-from duet.report import plots
 from duet.report.common import Context, Section, Table
 from duet.report.sample import read_sample
 
