@@ -110,19 +110,30 @@ def _pa(ids: list[str]) -> pa.Array:
     return pa.array(ids, pa.string())
 
 
+def _codecs(ctx: Context, found: list[dict]) -> tuple[str, Counter, str]:
+    """What the sources were encoded as: the sidecars' ``codec``/``container`` when the shards
+    job records one, else the file type by the extension of the manifest's audio_uri."""
+    if any(s.get("codec") or s.get("container") for s in found):
+        counts = Counter(str(s.get("codec") or s.get("container") or "unknown") for s in found)
+        return "source codec", counts, "codec as the shards job recorded it"
+    types = _manifest_types(ctx.marker(""), [s["track_id"] for s in found])
+    counts = Counter(types.get(s["track_id"], "unknown") for s in found)
+    return "file type (audio_uri extension)", counts, "file type is the extension of the " \
+        "manifest's audio_uri (the sidecars record no codec)"  # fmt: skip
+
+
 def _sources(ctx: Context, section: Section, tracks) -> None:
     found = sidecars(ctx, tracks)
     if not found:
         section.notes.append("No sidecar could be read from the shards (source formats unknown).")
         return
-    types = _manifest_types(ctx.marker(""), [s["track_id"] for s in found])
+    codec, codecs, how = _codecs(ctx, found)
     panels = [
         ("source sample rate (Hz)", Counter(f"{s.get('source_sample_rate', '?')}" for s in found)),
         ("source channels", Counter(f"{s.get('source_channels', '?')}" for s in found)),
-        ("file type (audio_uri extension)",
-         Counter(types.get(s["track_id"], "unknown") for s in found)),
+        (codec, codecs),
         ("decoder", Counter(str(s.get("decoder", "?")).split(" ")[0] for s in found)),
-    ]  # fmt: skip
+    ]
     rows = []
     for what, counter in panels:
         for value, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -134,7 +145,7 @@ def _sources(ctx: Context, section: Section, tracks) -> None:
     section.figures.append(plots.count_panels(
         "sources", "Sources", [(w, dict(c)) for w, c in panels], xlabel="tracks",
         caption=f"source properties of {len(found):,} tracks drawn at random (their .json "
-                "sidecars); file type is the extension of the manifest's audio_uri",
+                f"sidecars); {how}",
     ))  # fmt: skip
 
 

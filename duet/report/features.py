@@ -15,7 +15,7 @@ from duet.report.common import Context, Section, Table
 from duet.report.tracks import example_tracks, index_sample, read_frames, sidecars, stream_rows
 
 PATCH_FRAMES = 256
-"""Frames shown per example patch (Alonso-Jiménez et al.'s patch: ~4 s at hop 256, 16 kHz)."""
+"""Frames shown per example patch (Alonso-Jiménez et al.'s patch: 4.1 s at hop 256, 16 kHz)."""
 
 
 def unit_of(profile: dict) -> str:
@@ -38,13 +38,13 @@ def gather(ctx: Context) -> Section:
     profiles = {p["name"]: p for p in body["config"].get("profiles", [])}
     if not profiles:
         section.notes.append("The shards job wrote no mel stream (--streams had no mel-<profile>).")
-    stats = _statistics(ctx, section, profiles)
-    _patches(ctx, section, body, profiles, stats)
+    _statistics(ctx, section, profiles)
+    _patches(ctx, section, body, profiles)
     _clipping(ctx, section, body)
     return section
 
 
-def _statistics(ctx: Context, section: Section, profiles: dict) -> dict[str, dict]:
+def _statistics(ctx: Context, section: Section, profiles: dict) -> None:
     stats = {}
     for name in profiles:
         uri = ctx.at(layout.mel_stats(name))
@@ -77,10 +77,9 @@ def _statistics(ctx: Context, section: Section, profiles: dict) -> dict[str, dic
             + " / ".join(sorted({f"'{s['split']}'" for s in chunk.values()}))
             + " split; a flat or zero-std band means a profile that does not fit the audio",
         ))  # fmt: skip
-    return stats
 
 
-def _patches(ctx: Context, section: Section, body: dict, profiles: dict, stats: dict) -> None:
+def _patches(ctx: Context, section: Section, body: dict, profiles: dict) -> None:
     sample = index_sample(ctx)
     for name, profile in profiles.items():
         rows = stream_rows(sample, f"mel-{name}")
