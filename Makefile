@@ -14,11 +14,11 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards features playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
+.PHONY: setup demo sample-catalog shards features playlists cooccurrence tables splits embeddings pairs nightly train report dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,report]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -46,6 +46,7 @@ demo: setup sample-catalog
 	$(BIN)/duet pairs --data $(DEMO)/data --strategies all --epochs 0:3 --seed 0
 	$(BIN)/duet pairs --data $(DEMO)/data --verify LATEST
 	$(BIN)/duet train --recipe alonso-co --data $(DEMO)/data --out $(DEMO)/runs/alonso-co --epochs 1 --batch-size 8 --max-steps 3 --set warmup_steps=2
+	$(BIN)/duet report --data $(DEMO)/data --output $(DEMO)/report
 
 ## shards: TRACKS=manifest-or-glob OUTPUT=root [STREAMS=...] [BEAM_ARGS="--runner DataflowRunner ..."]
 shards: setup
@@ -125,6 +126,12 @@ RUN_DIR ?= $(OUTPUT)/runs/$(RECIPE)
 TRAIN_ARGS ?=
 train: setup
 	$(BIN)/duet train --recipe $(RECIPE) --data '$(OUTPUT)' --out '$(RUN_DIR)' $(TRAIN_ARGS)
+
+## report: OUTPUT=root [REPORT_DIR=report] [RUN=LATEST]: the dataset card (REPORT_DIR/index.html, report.json)
+REPORT_DIR ?= report
+RUN ?= LATEST
+report: setup
+	$(BIN)/duet report --data '$(OUTPUT)' --output '$(REPORT_DIR)' --run $(RUN)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@ started and stopped here): outputs equal a local run byte for byte, and a run ki
 leaves nothing half-written visible to readers."""
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -12,10 +13,11 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from duet import publish
+from duet import layout, publish
 from duet.cli import main
 from duet.pipelines.pairs import job as pairs_job
 from duet.pipelines.pairs import runs, strategies
+from duet.report import make_report
 from tests.support.helpers import crash_on_call, run_shards, tree
 from tests.support.planted import planted_playlists
 from tests.support.s3 import BUCKET, assert_same_outputs
@@ -113,3 +115,29 @@ def test_pairs_on_s3_match_a_local_run_and_survive_a_crash(s3, tables, tmp_path,
     )
     assert_same_outputs(local_pairs, remote_pairs)
     assert sum(k.endswith(".parquet") for k in remote_pairs) == 9  # no duplicates
+
+
+def test_the_report_of_a_bucket_shows_what_the_local_report_shows(s3, published, tmp_path):
+    local = str(tmp_path / "root")
+    shutil.copytree(published, local)
+    lists = planted_playlists(clusters=4, per_cluster=10, playlists=60, length=5)
+    publish.write_success(write_playlists(local, lists), layout.summary(
+        "playlists", format_version=1, config={"format": "table"},
+        inputs={"files": {"uri": "planted", "fingerprint": "0"}},
+        counts={"playlists": len(lists), "entries": 300, "entries_read": 300,
+                "tracks_with_meta": 0, "failures": 0}, dropped={},
+    ))  # fmt: skip
+    remote = s3.upload(local, "report-root")
+    mine = make_report(local, str(tmp_path / "card"), log=lambda line: None)
+    theirs = make_report(remote, f"s3://{BUCKET}/report-card", log=lambda line: None)
+    assert theirs["index.html"] == f"s3://{BUCKET}/report-card/index.html"
+    with open(mine["report.json"]) as f:
+        expected = json.load(f)["sections"]
+    got = json.loads(s3.client.get_object(Bucket=BUCKET, Key="report-card/report.json")["Body"]
+                     .read())["sections"]  # fmt: skip
+    for key in ("audio", "features", "playlists"):
+        assert got[key]["status"] == expected[key]["status"] == "ok"
+        assert got[key]["facts"] == expected[key]["facts"]
+        assert {k: f["data"] for k, f in got[key]["figures"].items()} == {
+            k: f["data"] for k, f in expected[key]["figures"].items()
+        }

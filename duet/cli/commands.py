@@ -35,10 +35,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a published system on a dataset root (local, s3://, gs://)"),
     "embed": ("embed", "track embeddings from a checkpoint (Parquet id, vector)"),
     "evaluate": ("evaluate", "linear probe, triplet accuracy and playlist continuation"),
+    "report": ("report", "a dataset card: one self-contained HTML page and report.json"),
 }  # fmt: skip
 """Command → (its module in ``duet.cli``, one-line help)."""
 BEAM_COMMANDS = ("shards", "features", "playlists", "cooccurrence", "embeddings", "splits", "pairs",
                  "nightly")  # fmt: skip
+FILESYSTEM_COMMANDS = ("report",)
+"""Commands that read buckets themselves and take Beam's filesystem options only."""
+FILESYSTEM_OPTIONS = ("--s3_", "--project", "--gcs_", "--hdfs_")
 
 
 def build_parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
@@ -59,9 +63,12 @@ def run_command(argv: list[str]) -> int:
     ``duet <command>: <what is wrong>``, and returns 1 (``DUET_DEBUG=1``: raises it)."""
     named = next((a for a in argv if not a.startswith("-")), None)
     args, beam_args = build_parser({named} if named in COMMANDS else set()).parse_known_args(argv)
-    if args.command not in BEAM_COMMANDS and beam_args:
+    filesystem_only = args.command in FILESYSTEM_COMMANDS and all(
+        a.startswith(FILESYSTEM_OPTIONS) for a in beam_args if a.startswith("-")
+    )
+    if args.command not in BEAM_COMMANDS and beam_args and not filesystem_only:
         raise SystemExit(f"duet {args.command}: unrecognized arguments: {' '.join(beam_args)}")
-    if args.command in BEAM_COMMANDS:
+    if args.command in BEAM_COMMANDS + FILESYSTEM_COMMANDS:
         _configure_filesystems(beam_args)
     try:
         return args.func(args, beam_args)
@@ -76,7 +83,7 @@ def _configure_filesystems(beam_args: list[str]) -> None:
     """Give Beam's FileSystems the command's options (``--s3_endpoint_url``, credentials,
     ``--project``) before the command touches ``s3://`` or ``gs://`` itself (markers, inputs),
     not only once the pipeline runs."""
-    if any(a.startswith(("--s3_", "--project", "--gcs_", "--hdfs_")) for a in beam_args):
+    if any(a.startswith(FILESYSTEM_OPTIONS) for a in beam_args):
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions
 
