@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
+.PHONY: setup demo sample-catalog shards playlists cooccurrence tables splits embeddings pairs nightly train dataflow-shards dataflow-pairs dataflow-template test test-fast lint typecheck bench doctor clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -119,9 +119,17 @@ TRAIN_ARGS ?=
 train: setup
 	$(BIN)/duet train --recipe $(RECIPE) --data '$(OUTPUT)' --out '$(RUN_DIR)' $(TRAIN_ARGS)
 
-lint: setup
+lint: setup typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## typecheck: mypy on the package duet as it is installed (pipelines/ is duet.pipelines, ...),
+## seen through a tree of links in .mypy/tree (pyproject.toml [tool.mypy])
+typecheck: setup
+	rm -rf .mypy/tree && mkdir -p .mypy/tree/duet
+	find duet -mindepth 1 -maxdepth 1 ! -name __pycache__ -exec ln -s "$(CURDIR)/{}" .mypy/tree/duet/ \;
+	for p in pipelines training schemas; do ln -s "$(CURDIR)/$$p" .mypy/tree/duet/$$p; done
+	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -134,4 +142,4 @@ bench: setup
 	$(BIN)/python -m pytest -m bench -s tests/benchmarks $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(DEMO) .pytest_cache .ruff_cache
+	rm -rf $(DEMO) .pytest_cache .ruff_cache .mypy

@@ -22,6 +22,7 @@ import math
 import traceback
 from collections import Counter
 from dataclasses import dataclass
+from typing import TypedDict
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -35,7 +36,12 @@ from duet.pipelines.audio.manifest import ManifestRow, read_manifest
 from duet.pipelines.audio.mel import MelProfile, resolve_profile
 from duet.pipelines.audio.stats import BandStats, merge_in_order
 from duet.pipelines.audio.tar import TarWriter
-from duet.pipelines.audio.track import AudioConfig, process_track, sidecar_bytes
+from duet.pipelines.audio.track import (
+    AudioConfig,
+    ProcessedTrack,
+    process_track,
+    sidecar_bytes,
+)
 from duet.progress import record
 
 FORMAT_VERSION = 1
@@ -44,6 +50,24 @@ TYPICAL_TRACK_SECONDS = 240.0
 DEFAULT_STREAMS = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
 """Every stream the published systems read: CLMR's 22.05 kHz and Choi's 16 kHz waveforms, and
 the mel profiles of Choi, Alonso-Jiménez and Ferraro."""
+
+
+class ShardsCounts(TypedDict):
+    input_rows: int
+    indexed: int
+    failed: int
+    failed_by_stage: dict[str, int]
+
+
+class ShardsSummary(layout.Summary[ShardsCounts]):
+    """The root's ``_SUCCESS``: what the shards job read, wrote and refused."""
+
+    num_shards: int
+    streams: list[str]
+    audio_seconds: float  # stored (excerpts)
+    source_seconds: float  # decoded
+    bytes: dict[str, int]  # per stream
+    stats_split: str  # the split the mel statistics are over: train, or all
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,17 @@ def _failure(row: ManifestRow, stage: str, error: str) -> dict:
     return {"track_id": row.track_id, "audio_uri": row.audio_uri, "stage": stage, "error": error}
 
 
+def _process(row: ManifestRow, config: AudioConfig) -> ProcessedTrack | dict:
+    """The track's members, or its failure row: one bad track never stops the job."""
+    try:
+        return process_track(row.audio_uri, config)
+    except AudioError as exc:
+        return _failure(row, exc.stage, exc.message)
+    except Exception as exc:  # noqa: BLE001 - one bad track must never stop the job
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return _failure(row, "internal", detail[:500])
+
+
 @functools.cache
 def single_threaded_blas() -> None:
     """Limit BLAS to one thread in this worker process, once.
@@ -156,20 +191,15 @@ def _write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifes
               "with_split": sum(r.split is not None for r in rows)}  # fmt: skip
     for row in rows:
         key = member_key(row.track_id)
-        track, failure = None, None
         if key in keys:
-            failure = _failure(row, "shard", f"member key collides with track {keys[key]!r}")
+            track: ProcessedTrack | dict = _failure(
+                row, "shard", f"member key collides with track {keys[key]!r}"
+            )
         else:
             keys[key] = row.track_id
-            try:
-                track = process_track(row.audio_uri, config)
-            except AudioError as exc:
-                failure = _failure(row, exc.stage, exc.message)
-            except Exception as exc:  # noqa: BLE001 - one bad track must never stop the job
-                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                failure = _failure(row, "internal", detail[:500])
-        if failure is not None:
-            failures.append(failure)
+            track = _process(row, config)
+        if isinstance(track, dict):
+            failures.append(track)
             record(job.progress_dir, failed=1)
             continue
         for member in track.members:

@@ -73,7 +73,7 @@ def _resolve(uri: str, base: str) -> str:
     return storage.join(base, uri)
 
 
-def _records_from_table(data: bytes, kind: str) -> list[dict]:
+def _records_from_table(data: bytes, kind: str) -> list[dict | None]:
     if kind == "parquet":
         table = schemas.parquet_from_bytes(data)
     else:
@@ -116,7 +116,7 @@ def _check_rows(records: list[dict | None], base: str, failures: list[dict]) -> 
             problem = "audio_uri is missing or not a string"
         if problem is None and split is not None and split not in ("train", "val", "test"):
             problem = f"split must be train, val or test, not {_clip(split)}"
-        if problem:
+        if problem or not isinstance(track_id, str) or not isinstance(uri, str):
             failures.append({"track_id": _clip(track_id, 100_000), "audio_uri": _clip(uri, 100_000),
                              "stage": "manifest", "error": f"row {index}: {problem}"})  # fmt: skip
             continue
