@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import unicodedata
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from duet import schemas, storage
+from duet.schemas import track_id_problem
 
-MAX_ID_BYTES = 1024
 _GLOB_CHARS = set("*?[")
 
 
@@ -35,24 +34,6 @@ class Manifest:
     failures: list[dict]
     fingerprint: str
     input_rows: int
-
-
-def track_id_problem(value: object) -> str | None:
-    """Why ``value`` cannot be a track id, or None. Path-like ids (``../x``) are fine: ids
-    never become paths. Control characters (NUL included) and ids over 1 kB are refused."""
-    if not isinstance(value, str):
-        return f"track_id must be a string, got {type(value).__name__}"
-    if not value:
-        return "track_id is empty"
-    try:
-        encoded = value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "track_id is not valid unicode (lone surrogate)"
-    if len(encoded) > MAX_ID_BYTES:
-        return f"track_id is {len(encoded)} bytes long (limit {MAX_ID_BYTES})"
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        return "track_id contains control characters (e.g. NUL)"
-    return None
 
 
 def _clip(value: object, limit: int = 200) -> str | None:

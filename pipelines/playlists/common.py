@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from duet import schemas
-from duet.pipelines.audio.manifest import track_id_problem
+from duet.schemas import track_id_problem
 
 Entry = tuple[int, object, list[str], list[str]]
 """One playlist entry as a format reads it: (position, track id as found, artist ids, genres);
