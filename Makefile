@@ -14,7 +14,7 @@ PLAYLISTS ?= $(DEMO)/catalog/mpd
 PLAYLIST_FORMAT ?= mpd
 TABLES_ARGS ?=
 
-.PHONY: setup demo sample-catalog shards features playlists cooccurrence tables splits embeddings pairs nightly train report dataflow-shards dataflow-pairs dataflow-template test test-fast lint bench doctor clean
+.PHONY: setup demo sample-catalog shards features playlists cooccurrence tables splits embeddings pairs nightly train report dataflow-shards dataflow-pairs dataflow-template test test-fast lint typecheck bench doctor clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -133,9 +133,17 @@ RUN ?= LATEST
 report: setup
 	$(BIN)/duet report --data '$(OUTPUT)' --output '$(REPORT_DIR)' --run $(RUN)
 
-lint: setup
+lint: setup typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## typecheck: mypy on the package duet as it is installed (pipelines/ is duet.pipelines, ...),
+## seen through a tree of links in .mypy/tree (pyproject.toml [tool.mypy])
+typecheck: setup
+	rm -rf .mypy/tree && mkdir -p .mypy/tree/duet
+	find duet -mindepth 1 -maxdepth 1 ! -name __pycache__ -exec ln -s "$(CURDIR)/{}" .mypy/tree/duet/ \;
+	for p in pipelines training schemas; do ln -s "$(CURDIR)/$$p" .mypy/tree/duet/$$p; done
+	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -148,4 +156,4 @@ bench: setup
 	$(BIN)/python -m pytest -m bench -s tests/benchmarks $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(DEMO) .pytest_cache .ruff_cache
+	rm -rf $(DEMO) .pytest_cache .ruff_cache .mypy

@@ -50,7 +50,7 @@ def template_spec(image: str = IMAGE) -> dict:
                                      "isOptional": True})  # fmt: skip
     for name, jobs in users.items():
         params[name]["helpText"] += f" [{', '.join(jobs)}]"
-    job = {"name": "job", "label": "job", "helpText": "the duet command to run",
+    choice = {"name": "job", "label": "job", "helpText": "the duet command to run",
            "isOptional": False, "regexes": ["^(" + "|".join(template_jobs()) + ")$"]}  # fmt: skip
     return {
         "image": image,
@@ -60,7 +60,7 @@ def template_spec(image: str = IMAGE) -> dict:
             "description": "duet's Beam jobs in one template (--job picks the command): audio "
             "shards, feature imports, playlists, co-occurrence, embeddings, splits, pair "
             "manifests.",
-            "parameters": [job, *sorted(params.values(), key=lambda p: p["name"])],
+            "parameters": [choice, *sorted(params.values(), key=lambda p: p["name"])],
         },
     }
 

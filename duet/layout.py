@@ -36,7 +36,8 @@ out so that identical runs write identical markers), then the job's own fields.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import Any, Generic, NotRequired, TypedDict, TypeVar, cast
 
 from duet import __version__, publish, storage
 
@@ -157,16 +158,29 @@ class Input(TypedDict):
     fingerprint: str
 
 
-class Summary(TypedDict):
-    """The fields every ``_SUCCESS`` summary has; each job adds its own."""
+Counts = TypeVar("Counts", bound=Mapping[str, object])
+
+
+class Summary(TypedDict, Generic[Counts]):
+    """The fields every ``_SUCCESS`` summary has, with the job's own ``counts``; each job's
+    summary (``ShardsSummary``, ``PairsSummary``, ...) adds its own fields."""
 
     job: str
     code_version: str
     format_version: int
     config: dict[str, Any]
     inputs: dict[str, Input]
-    counts: dict[str, Any]
+    counts: Counts
     wall_time_s: NotRequired[float]
+
+
+S = TypeVar("S", bound=Mapping[str, object])
+
+
+def read_summary(folder: str, shape: type[S]) -> S:
+    """The ``_SUCCESS`` summary of a published ``folder``, read as the job's ``shape``
+    (NotPublished when the folder has no marker)."""
+    return cast(S, publish.require_success(folder))
 
 
 def input_of(uri: str) -> Input:

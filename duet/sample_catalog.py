@@ -9,6 +9,7 @@ import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -114,7 +115,7 @@ def plan_playlists(tracks: list[Track], count: int, rng: np.random.Generator) ->
 def _mpd_slice(tracks: list[Track], playlists: list[list[int]], broken_ids: list[str]) -> dict:
     items = []
     for pid, members in enumerate(playlists):
-        entries = [
+        entries: list[dict[str, Any]] = [
             {
                 "pos": pos,
                 "artist_name": f"{GENRES[tracks[i].genre].name.title()} Artist {tracks[i].artist}",
@@ -177,6 +178,14 @@ def _write_broken(output: str, rng: np.random.Generator) -> None:
     )
 
 
+class CatalogSummary(TypedDict):
+    tracks: int
+    broken: int  # deliberately broken files
+    playlists: int
+    audio_seconds: float
+    manifest: str  # the track manifest's path
+
+
 def generate(
     output: str,
     *,
@@ -185,7 +194,7 @@ def generate(
     playlists: int | None = None,
     broken: bool = True,
     workers: int | None = None,
-) -> dict:
+) -> CatalogSummary:
     """Write the catalogue under ``output``; returns a summary. Same (tracks, seed) → same files."""  # fmt: skip
     if tracks < 1:
         raise ValueError("--tracks must be at least 1")

@@ -120,7 +120,7 @@ def delete(uris: list[str]) -> None:
 def list_files(folder: str) -> list[str]:
     """Every file below ``folder`` (recursive), sorted; empty when the folder does not exist."""
     if not is_remote(folder):
-        found = []
+        found: list[str] = []
         for dirpath, _, names in os.walk(local_path(folder)):
             found.extend(os.path.join(dirpath, n) for n in names)
         return sorted(found)

@@ -47,9 +47,10 @@ _TABLE_SIZE = 4096
 def _wavetable(genre: Genre, max_harmonic: int) -> np.ndarray:
     phase = np.arange(_TABLE_SIZE) / _TABLE_SIZE
     table = sum(
-        amp * np.sin(2 * np.pi * k * phase)
-        for k, amp in enumerate(genre.harmonics[:max_harmonic], start=1)
-    )
+        (amp * np.sin(2 * np.pi * k * phase)
+         for k, amp in enumerate(genre.harmonics[:max_harmonic], start=1)),
+        np.zeros(_TABLE_SIZE),
+    )  # fmt: skip
     return (table / sum(genre.harmonics)).astype(np.float32)
 
 
@@ -81,7 +82,7 @@ def _drum(kind: str, sr: int, rng: np.random.Generator) -> np.ndarray:
     return 0.35 * hat * np.exp(-t * 70)
 
 
-_PATTERNS = {
+_PATTERNS: dict[str, dict[str, tuple[float, ...]]] = {
     "four": {"kick": (0, 1, 2, 3), "snare": (1, 3), "hat": (0.5, 1.5, 2.5, 3.5)},
     "backbeat": {"kick": (0, 2, 2.5), "snare": (1, 3), "hat": (0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5)},
     "swing": {"kick": (0, 2), "snare": (), "hat": (0, 1, 1.66, 2, 3, 3.66)},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -17,6 +19,27 @@ TRACK_MANIFEST = pa.schema(
     ]
 )
 """Input of the shards job. Only ``track_id`` and ``audio_uri`` are required."""
+
+MAX_ID_BYTES = 1024
+
+
+def track_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a track id, or None. Path-like ids (``../x``) are fine: ids
+    never become paths. Control characters (NUL included) and ids over 1 kB are refused."""
+    if not isinstance(value, str):
+        return f"track_id must be a string, got {type(value).__name__}"
+    if not value:
+        return "track_id is empty"
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "track_id is not valid unicode (lone surrogate)"
+    if len(encoded) > MAX_ID_BYTES:
+        return f"track_id is {len(encoded)} bytes long (limit {MAX_ID_BYTES})"
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        return "track_id contains control characters (e.g. NUL)"
+    return None
+
 
 AUDIO_INDEX = pa.schema(
     [

@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from duet.pipelines.audio.manifest import read_manifest, track_id_problem
+from duet.pipelines.audio.manifest import read_manifest
+from duet.schemas import track_id_problem
 
 
 def test_parquet_manifest_resolves_relative_uris_against_its_folder(tmp_path):

@@ -111,8 +111,8 @@ def clmr_chain(x: torch.Tensor, sr: int, g: torch.Generator, pitch: bool = True)
         for semitones in shift[do].unique().tolist():
             rows = do & (shift == semitones)
             x[rows] = pitch_shift(x[rows], int(semitones))
-    rooms = [_uniform(n, 0, 100, g, dev) for _ in range(3)]
-    x = _where(_coin(n, 0.6, g, dev), reverb(x, sr, *rooms, g), x)
+    room, reverberance, damping = (_uniform(n, 0, 100, g, dev) for _ in range(3))
+    x = _where(_coin(n, 0.6, g, dev), reverb(x, sr, room, reverberance, damping, g), x)
     return x
 
 
@@ -159,8 +159,8 @@ def choi_chain(x: torch.Tensor, sr: int, g: torch.Generator) -> torch.Tensor:
             else torch.nn.functional.pad(y, (0, x.shape[1] - y.shape[1]))
         )
         x[stretch] = y
-    rooms = [_uniform(n, 0, 100, g, dev) for _ in range(3)]
-    x = _where(_coin(n, 0.5, g, dev), reverb(x, sr, *rooms, g), x)
+    room, reverberance, damping = (_uniform(n, 0, 100, g, dev) for _ in range(3))
+    x = _where(_coin(n, 0.5, g, dev), reverb(x, sr, room, reverberance, damping, g), x)
     noise = (
         torch.randn(x.shape, generator=g, device=dev)
         * x.pow(2).mean(1, keepdim=True).sqrt()

@@ -12,6 +12,7 @@ manifest = seed and epoch, world size, batch size), and resuming at step ``s`` s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,6 +118,13 @@ def batch_rows(batch: int, batch_size: int, rank: int, world: int) -> np.ndarray
     return rank + world * (batch * batch_size + np.arange(batch_size))
 
 
+def _lookup(vectors: dict[str, np.ndarray], track: str, table: str) -> Callable[[], np.ndarray]:
+    vector = vectors.get(track)
+    if vector is None:
+        raise MemberError(f"{track!r} has no vector in {table}")
+    return lambda: vector
+
+
 class EpochBatches(torch.utils.data.IterableDataset):
     """Ready batches of one epoch for one rank: ``{view: tensor, "ids": [...], "batch": b}``."""
 
@@ -136,15 +144,16 @@ class EpochBatches(torch.utils.data.IterableDataset):
     def __len__(self) -> int:
         return max(self.batches - self.start_batch, 0)
 
-    def _window(self, view: View, row: int, index: int):
+    def _window(self, view: View, row: int, index: int) -> Callable[[], np.ndarray]:
         track = self.columns[f"{view.track}_id"][row]
-        if view.table or view.genres:
-            table = self.root.vectors(view.table) if view.table else self.root.genres(view.genres)
-            vector = table.get(track)
-            if vector is None:
-                raise MemberError(f"{track!r} has no vector in {view.table or view.genres}")
-            return lambda: vector
-        member = self.root.members.get(view.stream, {}).get(track)
+        if view.table:
+            return _lookup(self.root.vectors(view.table), track, view.table)
+        if view.genres:
+            return _lookup(self.root.genres(view.genres), track, view.genres)
+        stream = view.stream
+        if stream is None:
+            raise MemberError(f"view {view.name!r} names no stream, table or genres")
+        member = self.root.members.get(stream, {}).get(track)
         if member is None:
             raise MemberError(f"{track!r} has no {view.stream} member")
         if view.offsets in ("anchor", "positive"):
@@ -155,7 +164,7 @@ class EpochBatches(torch.utils.data.IterableDataset):
                 raise MemberError(f"{track!r} is shorter than {view.length}")
             rng = np.random.default_rng(derive_seed(self.seed, self.epoch, row, index))
             start = int(rng.integers(0, room + 1))
-        return lambda: self.root.read_window(view.stream, track, start, view.length, self.verify)
+        return lambda: self.root.read_window(stream, track, start, view.length, self.verify)
 
     def _standardise(self, view: View, array: np.ndarray) -> np.ndarray:
         if view.profile:

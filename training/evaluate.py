@@ -114,6 +114,7 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
             held = [tracks[i] for i in order[queries:]]
             outside = np.setdiff1d(np.arange(len(ids)), tracks)
         else:
+            assert candidates is not None  # pool is made from them
             held = [t for t in tracks if ids[t] in candidates]
             others = [t for t in tracks if ids[t] not in candidates]
             if not held or not others:

@@ -12,6 +12,9 @@ from duet.pipelines.audio.mel import MelProfile, _window, mel_filterbank, preset
 class LogMel(nn.Module):
     """``[batch, samples]`` → ``[batch, frames, n_mels]``, centred frames, zero padding."""
 
+    window: torch.Tensor
+    filterbank: torch.Tensor
+
     def __init__(self, profile: MelProfile | str):
         super().__init__()
         self.profile = presets()[profile] if isinstance(profile, str) else profile

@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any, TypedDict
 
 import fsspec
 import torch
@@ -199,7 +200,27 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
+class TrainSummary(TypedDict, total=False):
+    """What :func:`train` returns: the last step's metrics record (``loss``, ``samples_per_s``,
+    ``data_wait``, ...), the loop ``state``, and why it stopped early, if it did."""
+
+    epoch: int
+    step: int
+    global_step: int
+    loss: float
+    lr: float
+    batch: int
+    skipped: int
+    samples_per_s: float
+    data_wait: float
+    step_s: float
+    wait_s: float
+    state: dict[str, Any]
+    stopped: str
+    params: int
+
+
+def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
     """Train ``cfg.recipe`` on ``cfg.data``; returns the final state summary."""
     recipe = load_recipe(cfg.recipe, overrides)
     epochs = cfg.epochs or recipe["epochs"]
@@ -216,12 +237,18 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
     model = systems.build(recipe, dims)
-    if hasattr(model, "set_statistics"):
+    if isinstance(model, systems.Choi):  # its device-side mel is standardised like the shards'
         stats = root.stats(recipe.get("profile", "choi"))
         model.set_statistics(stats.mean, stats.std)
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-    state = {"epoch": 0, "step": 0, "global_step": 0, "run": None, "run_epoch": None}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "global_step": 0,
+        "run": None,
+        "run_epoch": None,
+    }
     checkpoint_uri = f"{cfg.out.rstrip('/')}/checkpoint.pt"
     if cfg.resume:
         blob = _read(checkpoint_uri, cfg.endpoint_url)
@@ -239,7 +266,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
         (_read(metrics_uri, cfg.endpoint_url) or b"").decode().splitlines() if cfg.resume else []
     )
     steps_done_this_call = 0
-    summary = {}
+    summary: TrainSummary = {}
 
     def save() -> None:
         if rank != 0:
@@ -300,7 +327,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> dict:
             state["step"] += 1
             state["global_step"] += 1
             steps_done_this_call += 1
-            record = {"epoch": epoch, "step": step, "global_step": state["global_step"],
+            record: TrainSummary = {"epoch": epoch, "step": step, "global_step": state["global_step"],
                       "loss": round(loss_value, 6), "lr": lr, "batch": len(batch["ids"]),
                       "skipped": batch["skipped"], "samples_per_s": round(samples / max(wait + busy, 1e-9), 2),
                       "data_wait": round(wait / max(wait + busy, 1e-9), 4),

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
+
+
+def total(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of loss terms (at least one), added in order."""
+    return functools.reduce(operator.add, terms)
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -17,7 +17,8 @@ class Contrastive(nn.Module):
 
     def __init__(self, recipe: dict, vector_dim: int | None = None):
         super().__init__()
-        self.recipe = {k: recipe.get(k) for k in ("augment", "sample_rate", "temperature")}
+        self.recipe = {k: recipe.get(k) for k in ("augment", "sample_rate")}
+        self.temperature: float = recipe["temperature"]
         self.encoder = models.BACKBONES[recipe["backbone"]]()
         hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
         self.projector = models.projector(self.encoder.dim, hidden, out)
@@ -37,12 +38,15 @@ class Contrastive(nn.Module):
             zb = self.vector_projector(views[1])
         else:
             zb = self.projector(self.encoder(views[1]))
-        return losses.nt_xent(za, zb, self.recipe["temperature"])
+        return losses.nt_xent(za, zb, self.temperature)
 
 
 class Choi(nn.Module):
     """Choi et al.: 5-layer 2D CNN on 188-frame mel segments, InfoNCE with in-batch negatives;
     ``multi_level`` adds a linear head on each conv layer and sums the five losses (640-d)."""
+
+    mean: torch.Tensor  # buffers of the self-augmented variant: the published band statistics
+    std: torch.Tensor
 
     def __init__(self, recipe: dict):
         super().__init__()
@@ -85,7 +89,7 @@ class Choi(nn.Module):
             views = [self._features(augment.choi_chain(views[0].clone(), sr, g)),
                      self._features(augment.choi_chain(views[0].clone(), sr, g))]  # fmt: skip
         pairs = zip(self._levels(views[0]), self._levels(views[1]), strict=True)
-        return sum(losses.info_nce(a, b, self.temperature) for a, b in pairs)
+        return losses.total(losses.info_nce(a, b, self.temperature) for a, b in pairs)
 
 
 class ChoiCPC(nn.Module):
@@ -125,7 +129,7 @@ class ChoiCPC(nn.Module):
                 terms.append(
                     losses.info_nce(predictor(context[:, t]), z[:, t + k], self.temperature)
                 )
-        return sum(terms) / len(terms)
+        return losses.total(terms) / len(terms)
 
 
 class Ferraro(nn.Module):
@@ -147,7 +151,7 @@ class Ferraro(nn.Module):
     def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
         z = [self.encoders[m](v) for m, v in zip(self.modalities, views, strict=True)]
         pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
-        return sum(losses.nt_xent(z[i], z[j], self.temperature) for i, j in pairs)
+        return losses.total(losses.nt_xent(z[i], z[j], self.temperature) for i, j in pairs)
 
 
 def frame_masks(scores: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,7 +220,12 @@ class PEMR(nn.Module):
                 + self.negative_weight * losses.decorrelation(z1, zn))  # fmt: skip
 
 
-def build(recipe: dict, dims: dict[str, int] | None = None) -> nn.Module:
+System = Contrastive | Choi | ChoiCPC | Ferraro | PEMR
+"""Every system: a module whose forward is the training loss of a batch of views, with an
+``embed`` for downstream use."""
+
+
+def build(recipe: dict, dims: dict[str, int] | None = None) -> System:
     """The system a recipe names; ``dims`` are the sizes of its embedding views."""
     dims = dims or {}
     kind = recipe.get("system", "contrastive")

@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from duet import publish
+from duet import layout, publish
 from duet.errors import DuetError
 
 BEAM_DESCRIPTION = "Unknown options are passed to Beam."
 
 
+S = TypeVar("S", bound=Mapping[str, object])
+
+
 @dataclass
-class BeamRun:
+class BeamRun(Generic[S]):
     """What a Beam command reports: the published ``_SUCCESS`` summary, the wall time, and
     the job's Beam counters by name."""
 
-    summary: dict[str, Any]
+    summary: S
     wall: float
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -29,11 +32,12 @@ def run_beam_job(
     build: Callable[[Any], object],
     beam_args: list[str],
     *,
+    shape: type[S],
     published: str | Callable[[], str],
     unpublish: Sequence[str] = (),
     errors: tuple[type[Exception], ...] = (),
     around: Callable[[], contextlib.AbstractContextManager] | None = None,
-) -> BeamRun:
+) -> BeamRun[S]:
     """Validate inputs → build the pipeline → run it → read what it published.
 
     ``build(pipeline)`` adds the job to a pipeline made from ``beam_args``; it checks the
@@ -41,8 +45,8 @@ def run_beam_job(
     published output as it was. Only then are the ``_SUCCESS`` markers of ``unpublish`` removed
     (readers stop trusting outputs about to be rewritten) and the pipeline run (inside the
     context ``around()`` makes, e.g. a progress monitor). Returns the summary the job published in
-    ``published`` (a folder, or a function naming it once the job is built); a job that published
-    nothing is an error.
+    ``published`` (a folder, or a function naming it once the job is built) as the job's summary
+    ``shape``; a job that published nothing is an error.
     """
     from duet.pipelines import beam_io
 
@@ -63,7 +67,7 @@ def run_beam_job(
     wall = time.monotonic() - start
     counters = {m.key.metric.name: m.committed for m in result.metrics().query()["counters"]}
     folder = published() if callable(published) else published
-    return BeamRun(publish.require_success(folder), wall, counters)
+    return BeamRun(layout.read_summary(folder, shape), wall, counters)
 
 
 def is_local(beam_args: list[str]) -> bool:

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         max_group_tracks=args.max_group_tracks, threads=args.threads,
     )  # fmt: skip
     done = run_beam_job(lambda pipeline: cooccurrence.build(pipeline, job), beam_args,
-                        published=job.folder, unpublish=[job.folder])  # fmt: skip
+                        shape=cooccurrence.CoocSummary, published=job.folder,
+                        unpublish=[job.folder])  # fmt: skip
     counts = done.summary["counts"]
     print_table([
         ("groups used", f"{counts.get('groups_used', 0):,} of {counts.get('groups_read', 0):,} "

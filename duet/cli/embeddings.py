@@ -9,7 +9,7 @@ from duet import layout
 from duet.cli.common import BEAM_DESCRIPTION, names, print_table, run_beam_job
 from duet.pipelines.beam_io import one_step
 from duet.pipelines.tables import cf, w2v
-from duet.pipelines.tables.common import EmbeddingInputError
+from duet.pipelines.tables.common import EmbeddingInputError, TableSummary
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     job = job_of(args)
     label = f"embeddings {args.model}"
     done = run_beam_job(lambda pipeline: one_step(pipeline, job.run, label), beam_args,
-                        published=job.folder, unpublish=[job.folder],
+                        shape=TableSummary, published=job.folder, unpublish=[job.folder],
                         errors=(EmbeddingInputError, FileNotFoundError))  # fmt: skip
     body, counts = done.summary, done.summary["counts"]
     rows = [("model", body["model"])]

@@ -119,14 +119,14 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return Monitor(progress, total, desc="arrays")
 
     done = run_beam_job(lambda pipeline: features.build(pipeline, job), beam_args,
-                        published=args.output, unpublish=[args.output],
+                        shape=features.FeaturesSummary, published=args.output, unpublish=[args.output],
                         errors=(features.NothingImported, features.SplitsUnmatched),
                         around=monitor if progress else None)  # fmt: skip
     print_summary(done, args.output)
     return 0
 
 
-def print_summary(done: BeamRun, output: str) -> None:
+def print_summary(done: BeamRun[features.FeaturesSummary], output: str) -> None:
     """Counts, sizes and throughput of an import, then its first failures."""
     body, counters, wall = done.summary, done.counters, done.wall
     counts = body["counts"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 
 from duet import layout
 from duet.cli.common import (
@@ -19,7 +20,7 @@ from duet.cli.common import (
 from duet.errors import DuetError
 from duet.pipelines.pairs import job as pairs
 from duet.pipelines.pairs import verify
-from duet.pipelines.pairs.common import STRATEGIES, PairsInputError
+from duet.pipelines.pairs.common import STRATEGIES, EpochStats, PairsInputError
 from duet.pipelines.pairs.runs import latest_run
 from duet.pipelines.pairs.sources import Inputs
 
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                      "--direct_running_mode", "multi_threading"]  # fmt: skip
     published = time.time()
     done = run_beam_job(lambda pipeline: pairs.build(pipeline, job, published=published),
-                        beam_args, published=lambda: job.run_dir, errors=(PairsInputError,))  # fmt: skip
+                        beam_args, shape=pairs.PairsSummary, published=lambda: job.run_dir,
+                        errors=(PairsInputError,))  # fmt: skip
     body = done.summary
     print(f"run {job.run}: {len(job.strategies)} strategies x epochs {job.epochs[0]}.."
           f"{job.epochs[1] - 1} ({body['skipped_epochs']} already written) -> {job.run_dir}")  # fmt: skip
@@ -100,16 +102,18 @@ def run_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def print_stats(stats: dict[str, dict[str, dict]]) -> None:
+def print_stats(stats: dict[str, dict[str, EpochStats]]) -> None:
     """Per strategy, the mean over its epochs of rows, eligible tracks, coverage, unpaired."""
     rows = [("strategy", "epochs", "rows/epoch", "tracks", "coverage", "unpaired", "too short")]
     for strategy, epochs in sorted(stats.items()):
         values = list(epochs.values())
 
-        def mean(key: str, values: list[dict] = values) -> float:
-            return sum(v.get(key, 0) for v in values) / len(values)
+        def mean(read: Callable[[EpochStats], float], values: list[EpochStats] = values) -> float:
+            return sum(read(v) for v in values) / len(values)
 
-        rows.append((strategy, str(len(values)), f"{mean('rows'):,.0f}", f"{mean('eligible'):,.0f}",
-                     f"{100 * mean('coverage'):.1f} %", f"{mean('unpaired'):,.0f}",
-                     f"{mean('too_short'):,.0f}"))  # fmt: skip
+        rows.append((strategy, str(len(values)), f"{mean(lambda v: v['rows']):,.0f}",
+                     f"{mean(lambda v: v['eligible']):,.0f}",
+                     f"{100 * mean(lambda v: v['coverage']):.1f} %",
+                     f"{mean(lambda v: v['unpaired']):,.0f}",
+                     f"{mean(lambda v: v.get('too_short', 0)):,.0f}"))  # fmt: skip
     print_table(rows, numbers=True)

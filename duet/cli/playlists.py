@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     )  # fmt: skip
     tables = [layout.at(args.output, layout.PLAYLISTS), layout.at(args.output, layout.TRACK_META)]
     done = run_beam_job(lambda pipeline: playlists.build(pipeline, job), beam_args,
-                        published=tables[0], unpublish=tables,
+                        shape=playlists.PlaylistsSummary, published=tables[0], unpublish=tables,
                         errors=(FileNotFoundError, ValueError))  # fmt: skip
     counts = done.summary["counts"]
     print_table([

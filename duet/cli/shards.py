@@ -61,13 +61,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return Monitor(progress, len(read_manifest(args.tracks).rows))
 
     done = run_beam_job(lambda pipeline: shards.build(pipeline, job), beam_args,
-                        published=args.output, unpublish=[args.output],
+                        shape=shards.ShardsSummary, published=args.output, unpublish=[args.output],
                         around=monitor if progress else None)  # fmt: skip
     print_summary(done, args.output)
     return 0
 
 
-def print_summary(done: BeamRun, output: str) -> None:
+def print_summary(done: BeamRun[shards.ShardsSummary], output: str) -> None:
     """Counts, throughput and sizes of a shards run, then its first failures."""
     body, counters, wall = done.summary, done.counters, done.wall
     counts = body["counts"]
@@ -94,7 +94,7 @@ def print_summary(done: BeamRun, output: str) -> None:
                      for f in failures.slice(0, 20).to_pylist()], indent="  ")  # fmt: skip
 
 
-def _source_rows(counts: dict) -> list[tuple[str, str]]:
+def _source_rows(counts: shards.ShardsCounts) -> list[tuple[str, str]]:
     """Summary rows for the decode length check and the over-range policy."""
     check, levels = counts.get("decode_check"), counts.get("over_range")
     if check is None or levels is None:

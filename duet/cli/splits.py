@@ -8,7 +8,7 @@ from duet import layout
 from duet.cli.common import BEAM_DESCRIPTION, print_table, run_beam_job
 from duet.pipelines.beam_io import one_step
 from duet.pipelines.tables import splits
-from duet.pipelines.tables.common import EmbeddingInputError
+from duet.pipelines.tables.common import EmbeddingInputError, TableSummary
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     job = splits.SplitsJob(track_meta=args.track_meta, output=args.output, seed=args.seed,
                            test=args.test, val=args.val, exclude=args.exclude)  # fmt: skip
     done = run_beam_job(lambda pipeline: one_step(pipeline, job.run, "splits"), beam_args,
-                        published=job.folder, unpublish=[job.folder],
+                        shape=TableSummary, published=job.folder, unpublish=[job.folder],
                         errors=(EmbeddingInputError, FileNotFoundError))  # fmt: skip
     c = done.summary["counts"]
     total = c["train"] + c["val"] + c["test"]

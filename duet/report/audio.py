@@ -116,7 +116,7 @@ def _codecs(ctx: Context, found: list[dict]) -> tuple[str, Counter, str]:
     if any(s.get("codec") or s.get("container") for s in found):
         counts = Counter(str(s.get("codec") or s.get("container") or "unknown") for s in found)
         return "source codec", counts, "codec as the shards job recorded it"
-    types = _manifest_types(ctx.marker(""), [s["track_id"] for s in found])
+    types = _manifest_types(ctx.marker("") or {}, [s["track_id"] for s in found])
     counts = Counter(types.get(s["track_id"], "unknown") for s in found)
     return "file type (audio_uri extension)", counts, "file type is the extension of the " \
         "manifest's audio_uri (the sidecars record no codec)"  # fmt: skip
@@ -195,7 +195,7 @@ def _failures(ctx: Context, section: Section) -> None:
         ["stage", "reason", "tracks", "examples", "first message"], rows,
         note=f"from {sample.describe('failure rows')} of failures/",
     ))  # fmt: skip
-    by_stage = Counter()
+    by_stage: Counter[str] = Counter()
     for (stage, _), items in groups.items():
         by_stage[stage] += len(items)
     labels = [f"{s}: {r}"[:48] for (s, r), _ in ordered[:15]]

@@ -26,7 +26,9 @@ def gather(ctx: Context) -> Section:
             f"them with {ctx.command('w2v')}; {ctx.command('cf')}; {ctx.command('genre-w2v')}"
         )
         return section
-    summary, counts, norm_panels = [], [], []
+    summary: list = []
+    counts: list = []
+    norm_panels: list[dict] = []
     for name in folders:
         folder = layout.embedding_folder(name)
         body = ctx.require(section, folder, f"{folder}/", _command(ctx, name))

@@ -130,18 +130,21 @@ def _mean(epochs: dict, field: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def _per_strategy(section: Section, stats: dict, overlap: dict[str, list]) -> None:
     rows = []
     for strategy, epochs in sorted(stats.items()):
         counts = [s["rows"] for s in epochs.values()]
         shared = [v for _, v in overlap.get(strategy, [])]
         coverage = _mean(epochs, "coverage")
-        rows.append([strategy, len(epochs), round(_mean(epochs, "rows"), 1), min(counts),
-                     max(counts), round(_mean(epochs, "eligible"), 1),
+        rows.append([strategy, len(epochs), _rounded(_mean(epochs, "rows"), 1), min(counts),
+                     max(counts), _rounded(_mean(epochs, "eligible"), 1),
                      None if coverage is None else round(100 * coverage, 2),
-                     round(_mean(epochs, "unpaired"), 1),
-                     None if _mean(epochs, "too_short") is None else
-                     round(_mean(epochs, "too_short"), 1),
+                     _rounded(_mean(epochs, "unpaired"), 1),
+                     _rounded(_mean(epochs, "too_short"), 1),
                      round(float(np.mean(shared)), 2) if shared else None])  # fmt: skip
     section.tables.append(Table(
         "strategies", "Per strategy (mean over epochs)",
@@ -161,7 +164,7 @@ def _other_counts(section: Section, stats: dict) -> None:
     for strategy, epochs in sorted(stats.items()):
         fields = sorted({k for s in epochs.values() for k, v in s.items()
                          if k not in SHOWN and isinstance(v, int | float)})  # fmt: skip
-        rows += [[strategy, f, round(_mean(epochs, f), 2)] for f in fields]
+        rows += [[strategy, f, _rounded(_mean(epochs, f), 2)] for f in fields]
     if rows:
         section.tables.append(Table(
             "other_counts", "Other per-epoch counts (mean over epochs)",
@@ -178,7 +181,7 @@ def _paper(section: Section, stats: dict) -> None:
         paper_cov = 200 * paper / PAPER_TRACKS if strategy != "artist_co" else None
         rows.append([strategy, paper, PAPER_TRACKS, None if paper_cov is None else
                      round(paper_cov, 1), None if ours is None else round(ours, 1),
-                     None if epochs is None else round(_mean(epochs, "eligible"), 1),
+                     None if epochs is None else _rounded(_mean(epochs, "eligible"), 1),
                      None if coverage is None else round(100 * coverage, 2),
                      None if ours is None else float(f"{ours / paper:.4g}")])  # fmt: skip
     section.tables.append(Table(

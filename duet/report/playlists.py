@@ -103,7 +103,7 @@ def _drops(ctx: Context, section: Section, body: dict) -> None:
         table = read_all(ctx.at(layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS,
                          ["reason", "entries", "tracks", "playlists"])  # fmt: skip
         drops = {r["reason"]: r for r in table.to_pylist()}
-    rows = [[reason, d.get("entries", 0), d.get("tracks", 0), d.get("playlists", 0)]
+    rows: list[list] = [[reason, d.get("entries", 0), d.get("tracks", 0), d.get("playlists", 0)]
             for reason, d in sorted(drops.items(), key=lambda kv: -kv[1].get("entries", 0))]  # fmt: skip
     section.fact("dropped_entries", "entries dropped", sum(r[1] for r in rows))
     section.tables.append(Table(

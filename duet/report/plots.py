@@ -235,7 +235,9 @@ def lines(key: str, title: str, panels: list[dict], *, caption: str, xlabel: str
     "reference": {name: y}}`` (reference values are drawn as dotted horizontal lines).
     ``legend="figure"`` draws one legend right of the panels (series shared by every panel)."""
     fig, axes = _figure(height=HEIGHT if len(panels) == 1 else 3.0, ncols=len(panels))
-    data, palette, handles = [], {}, {}
+    data: list = []
+    palette: dict[str, str] = {}
+    handles: dict = {}
     for panel, ax in zip(panels, np.atleast_1d(axes), strict=True):
         series = panel["series"]
         for name, (x, y) in series.items():

@@ -70,7 +70,8 @@ def _balance(ctx: Context, section: Section, body: dict) -> None:
     names, freq = np.unique(flat, return_counts=True) if len(flat) else (np.array([]), [])
     top = [str(names[i]) for i in np.argsort(-np.asarray(freq), kind="stable")[:GENRES_SHOWN]]
     sizes = {s: int((split == s).sum()) for s in schemas.SPLIT_NAMES}
-    series, rows = {}, []
+    series: dict[str, list[float]] = {}
+    rows: list[list] = []
     for s in schemas.SPLIT_NAMES:
         tracks = split[owner] == s
         series[s] = [round(100 * len(set(owner[tracks & (flat == g)])) / max(1, sizes[s]), 2)

@@ -308,7 +308,9 @@ def _mp4(buf) -> Declared | None:
         if kind != b"trak":
             continue
         mdia = _child(buf, body, stop, b"mdia")
-        hdlr = mdia and _child(buf, *mdia, b"hdlr")
+        if mdia is None:
+            continue
+        hdlr = _child(buf, *mdia, b"hdlr")
         if not hdlr or buf[hdlr[0] + 8 : hdlr[0] + 12] != b"soun":
             continue
         mdhd = _child(buf, *mdia, b"mdhd")

@@ -41,6 +41,15 @@ DECODE_CHECK_COUNTS = (*LENGTH_CHECKS, "undeclared", "decoded_again")
 """Counts of tracks by length check in the summary, and of tracks decoded a second time."""
 
 
+class ShardsCounts(shardset.ShardSetCounts):
+    decode_check: dict[str, int]  # tracks by length check (DECODE_CHECK_COUNTS)
+    over_range: dict[str, float]  # scaled_tracks, min_gain, clipped_tracks, clipped_samples
+
+
+class ShardsSummary(layout.Summary[ShardsCounts], shardset.ShardSetFields):
+    """The root's ``_SUCCESS``: what the shards job read, wrote and refused."""
+
+
 @dataclass(frozen=True)
 class ShardsJob:
     tracks: str

@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import unicodedata
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from duet import schemas, storage
+from duet.schemas import track_id_problem
 
-MAX_ID_BYTES = 1024
 _GLOB_CHARS = set("*?[")
 
 
@@ -35,24 +34,6 @@ class Manifest:
     failures: list[dict]
     fingerprint: str
     input_rows: int
-
-
-def track_id_problem(value: object) -> str | None:
-    """Why ``value`` cannot be a track id, or None. Path-like ids (``../x``) are fine: ids
-    never become paths. Control characters (NUL included) and ids over 1 kB are refused."""
-    if not isinstance(value, str):
-        return f"track_id must be a string, got {type(value).__name__}"
-    if not value:
-        return "track_id is empty"
-    try:
-        encoded = value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "track_id is not valid unicode (lone surrogate)"
-    if len(encoded) > MAX_ID_BYTES:
-        return f"track_id is {len(encoded)} bytes long (limit {MAX_ID_BYTES})"
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        return "track_id contains control characters (e.g. NUL)"
-    return None
 
 
 def _clip(value: object, limit: int = 200) -> str | None:
@@ -73,7 +54,7 @@ def _resolve(uri: str, base: str) -> str:
     return storage.join(base, uri)
 
 
-def _records_from_table(data: bytes, kind: str) -> list[dict]:
+def _records_from_table(data: bytes, kind: str) -> list[dict | None]:
     if kind == "parquet":
         table = schemas.parquet_from_bytes(data)
     else:
@@ -116,7 +97,7 @@ def _check_rows(records: list[dict | None], base: str, failures: list[dict]) -> 
             problem = "audio_uri is missing or not a string"
         if problem is None and split is not None and split not in ("train", "val", "test"):
             problem = f"split must be train, val or test, not {_clip(split)}"
-        if problem:
+        if problem or not isinstance(track_id, str) or not isinstance(uri, str):
             failures.append({"track_id": _clip(track_id, 100_000), "audio_uri": _clip(uri, 100_000),
                              "stage": "manifest", "error": f"row {index}: {problem}"})  # fmt: skip
             continue

@@ -101,7 +101,7 @@ def resolve_profile(spec: str) -> MelProfile:
     raise ValueError(f"unknown mel profile {spec!r}: use one of {sorted(presets())} or a YAML file")
 
 
-def _hz_to_mel(hz: np.ndarray, htk: bool) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float, htk: bool) -> np.ndarray:
     hz = np.asanyarray(hz, dtype=np.float64)
     if htk:
         return 2595.0 * np.log10(1.0 + hz / 700.0)

@@ -193,10 +193,10 @@ def _mp3_walk(buf, pos: int) -> MpegLength | None:
                 continue
             if n - pos <= _tail_tags(buf):
                 break
-            found = _resync(buf, pos + 1)
-            if found is None:
+            resync = _resync(buf, pos + 1)
+            if resync is None:
                 break
-            pos = found
+            pos = resync
             continue
         length = entry[0] + entry[1]
         channels = 1 if (word >> 6) & 3 == 3 else 2

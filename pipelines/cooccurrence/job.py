@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Required, TypedDict
 
 import apache_beam as beam
 import numpy as np
@@ -37,6 +38,26 @@ from duet.pipelines.cooccurrence import kernels
 
 FORMAT_VERSION = 1
 GROUPINGS = ("playlist", "artist")
+
+
+class CoocCounts(TypedDict, total=False):
+    groups_read: int
+    groups_used: int
+    groups_too_long: int
+    groups_too_short: int
+    entries_used: int
+    repeated_entries: int
+    invalid_entries: int
+    anchor_tracks: Required[int]
+    topk_rows: Required[int]
+    pairs: int  # with counts
+
+
+class CoocSummary(layout.Summary[CoocCounts]):
+    """The ``_SUCCESS`` of ``cooc/`` (or ``cooc_artist/``)."""
+
+    tie_rule: str
+    tables: list[str]
 
 
 @dataclass(frozen=True)
@@ -300,7 +321,8 @@ def _n_chunks(threads: int | None) -> int:
     import numba
 
     if threads:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        ceiling = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # set at import
+        numba.set_num_threads(min(threads, ceiling))
     return 16 * numba.get_num_threads()
 
 

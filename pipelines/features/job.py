@@ -237,6 +237,15 @@ def write_shard(job: FeaturesJob, shard: int, num_shards: int,
     )
 
 
+class FeaturesCounts(shardset.ShardSetCounts):
+    ignored_files: int  # files of the listing that are not arrays
+    with_split: int  # arrays with a split in the splits table
+
+
+class FeaturesSummary(layout.Summary[FeaturesCounts], shardset.ShardSetFields):
+    """The root's ``_SUCCESS`` after an import: what was listed, imported and refused."""
+
+
 def finalize(reports: list[dict], input_failures: list[dict], meta: dict,
              job: FeaturesJob) -> dict:  # fmt: skip
     """Statistics, listing failures, stale files, then ``_SUCCESS`` — unless nothing was

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 FORMAT_VERSION = 1
 
@@ -28,6 +29,16 @@ PAIRED = ("playlist_co", "playlist_tco", "artist_co")
 LOOKUP = ("w2v", "cf", "multimodal")
 STRATEGIES = PAIRED + LOOKUP + tuple(CROPS)
 ONE_PAIR_PER_TRACK = ("playlist_co", "playlist_tco")
+
+
+class EpochStats(TypedDict):
+    eligible: int  # tracks with audio (in the split) the strategy could pair
+    rows: int
+    tracks_covered: int
+    coverage: float
+    unpaired: int
+    pairs: NotRequired[int]  # paired strategies
+    too_short: NotRequired[int]  # crop strategies
 
 
 class PairsInputError(ValueError):

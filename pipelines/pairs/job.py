@@ -19,15 +19,39 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from typing import Any, NotRequired, TypedDict
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from duet import __version__, layout, publish, schemas, storage
-from duet.pipelines.pairs.common import CROPS, FORMAT_VERSION, check_strategies
+from duet.pipelines.pairs.common import CROPS, FORMAT_VERSION, EpochStats, check_strategies
 from duet.pipelines.pairs.runs import prune, write_latest
 from duet.pipelines.pairs.sources import Inputs, Sources, require
 from duet.pipelines.pairs.strategies import make_epoch
+
+
+class PairsCounts(TypedDict):
+    epochs: int
+    written: int
+    skipped: int
+
+
+class PairsSummary(layout.Summary[PairsCounts]):
+    """A run's ``pairs/<run>/_SUCCESS``: every epoch's statistics, the config, the inputs."""
+
+    run: str
+    key: str
+    seed: int
+    split: list[str]
+    strategies: list[str]
+    epochs: list[int]
+    audio_filter: bool  # whether tracks were filtered by a published audio index
+    crops: dict[str, dict[str, Any]]
+    stats: dict[str, dict[str, EpochStats]]  # strategy → "NNNN" → statistics
+    published: float
+    skipped_epochs: int
+    pruned: NotRequired[list[str]]  # runs deleted by --keep
 
 
 @dataclass(frozen=True)

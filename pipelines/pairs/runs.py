@@ -34,11 +34,11 @@ def latest_run(data: str) -> str:
 def runs(data: str) -> list[tuple[str, dict]]:
     """Complete runs of a dataset root with their markers, oldest first (by ``published``)."""
     root = layout.at(data, layout.PAIRS)
-    found = {}
+    found: dict[str, dict] = {}
     for uri in storage.list_files(root):
         parts = uri[len(root) :].strip("/").split("/")
         if len(parts) == 2 and parts[1] == publish.SUCCESS:
-            found[parts[0]] = publish.read_success(layout.at(data, layout.pair_run(parts[0])))
+            found[parts[0]] = publish.require_success(layout.at(data, layout.pair_run(parts[0])))
     return sorted(found.items(), key=lambda kv: (kv[1].get("published", 0), kv[0]))
 
 

@@ -17,6 +17,7 @@ from duet.pipelines.pairs.common import (
     PAIRED,
     STRATEGIES,
     Crop,
+    EpochStats,
     PairsInputError,
 )
 from duet.pipelines.pairs.sources import Sources
@@ -34,10 +35,16 @@ def _paired_table(strategy: str, epoch: int, ids: pa.Array, anchors, positives) 
     })  # fmt: skip
 
 
-def _stats(eligible: int, rows: int, covered: int, **extra) -> dict:
-    return {"eligible": eligible, "rows": rows, "tracks_covered": covered,
-            "coverage": round(covered / eligible, 6) if eligible else 0.0,
-            "unpaired": eligible - covered, **extra}  # fmt: skip
+def _stats(eligible: int, rows: int, covered: int, *, pairs: int | None = None,
+           too_short: int | None = None) -> EpochStats:  # fmt: skip
+    stats: EpochStats = {"eligible": eligible, "rows": rows, "tracks_covered": covered,
+                         "coverage": round(covered / eligible, 6) if eligible else 0.0,
+                         "unpaired": eligible - covered}  # fmt: skip
+    if pairs is not None:
+        stats["pairs"] = pairs
+    if too_short is not None:
+        stats["too_short"] = too_short
+    return stats
 
 
 def pair_indices(sources: Sources, strategy: str, seed: int, epoch: int):
@@ -61,7 +68,9 @@ def pair_indices(sources: Sources, strategy: str, seed: int, epoch: int):
     return ids, anchors, positives, int(available.sum())
 
 
-def paired_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
+def paired_epoch(
+    sources: Sources, strategy: str, seed: int, epoch: int
+) -> tuple[pa.Table, EpochStats]:
     """Playlist CO, Playlist TCO or Artist CO for one epoch."""
     ids, anchors, positives, eligible = pair_indices(sources, strategy, seed, epoch)
     if strategy in ONE_PAIR_PER_TRACK:
@@ -74,7 +83,9 @@ def paired_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tupl
     return table, _stats(eligible, len(anchors), covered, pairs=len(anchors))
 
 
-def lookup_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
+def lookup_epoch(
+    sources: Sources, strategy: str, seed: int, epoch: int
+) -> tuple[pa.Table, EpochStats]:
     """One row per eligible track with the embedding(s), in a fresh random order. Coverage is
     over the tracks with audio (in the split): those without the embedding are unpaired."""
     ids = sources.lookup(strategy)
@@ -121,7 +132,9 @@ def crop_offsets(lengths: np.ndarray, crop: Crop, strategy: str, rng: np.random.
     return usable, a, np.where(v < before, v, a + length + (v - before))
 
 
-def crop_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
+def crop_epoch(
+    sources: Sources, strategy: str, seed: int, epoch: int
+) -> tuple[pa.Table, EpochStats]:
     """Crop offsets from each track's length in the index; too-short tracks are counted."""
     crop = CROPS[strategy]
     ids, lengths = sources.frames(crop.stream)
@@ -144,7 +157,9 @@ def crop_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[
     return table, stats
 
 
-def make_epoch(sources: Sources, strategy: str, seed: int, epoch: int) -> tuple[pa.Table, dict]:
+def make_epoch(
+    sources: Sources, strategy: str, seed: int, epoch: int
+) -> tuple[pa.Table, EpochStats]:
     if strategy in PAIRED:
         return paired_epoch(sources, strategy, seed, epoch)
     if strategy in LOOKUP:

@@ -83,13 +83,17 @@ def _check_crops(sources: Sources, strategy: str, table: pa.Table, problems: lis
             problems.append(f"{int(bad.sum())} segments that break the {strategy} geometry")
 
 
-def verify(data: str, run: str, inputs: Inputs | None = None) -> dict:
+Report = dict[str, dict[str, list[str]]]
+"""Problems by strategy and epoch ("NNNN"); an empty list when all is well."""
+
+
+def verify(data: str, run: str, inputs: Inputs | None = None) -> Report:
     """Problems per strategy and epoch (empty lists when all is well)."""
     root = layout.at(data, layout.pair_run(run))
     body = publish.require_success(root)
     inputs = inputs or Inputs(data)
     sources = Sources(inputs, tuple(body["split"]))
-    report: dict = {}
+    report: Report = {}
     for strategy, epochs in sorted(body["stats"].items()):
         for epoch, stats in sorted(epochs.items()):
             problems: list[str] = []

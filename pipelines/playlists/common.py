@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from duet import schemas
-from duet.pipelines.audio.manifest import track_id_problem
+from duet.schemas import track_id_problem
 
+Entry = tuple[int, object, list[str], list[str]]
+"""One playlist entry as a format reads it: (position, track id as found, artist ids, genres);
+the collector checks the id."""
 MAX_EXAMPLES = 20  # failure rows listed per file and reason; all are counted
 ENTRIES = pa.schema(
     [
@@ -68,7 +71,7 @@ class Collector:
         if self._examples[key] <= MAX_EXAMPLES:
             self.failures.append({"source": self.source, "record": record, "error": error})
 
-    def playlist(self, playlist_id: object, origin: str, tracks: list) -> None:
+    def playlist(self, playlist_id: object, origin: str, tracks: list[Entry]) -> None:
         """``tracks``: (pos, track_id, artist_ids, genres) tuples, in playlist order."""
         if not isinstance(playlist_id, (str, int)) or isinstance(playlist_id, bool):
             self.fail(origin, f"playlist id must be a string or integer, got {type(playlist_id).__name__}",
@@ -81,8 +84,9 @@ class Collector:
             return
         for pos, track, artists, genres in tracks:
             problem = track_id_problem(track)
-            if problem:
-                self.fail(f"{origin} pos {pos}", problem, "invalid_track_id")
+            if problem is not None or not isinstance(track, str):
+                self.fail(f"{origin} pos {pos}", problem or "track_id must be a string",
+                          "invalid_track_id")  # fmt: skip
                 drop(self.drops, "invalid_track_id", 1)
                 continue
             self.cols["playlist_id"].append(pid)

@@ -22,6 +22,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import TypedDict
 
 import apache_beam as beam
 import numpy as np
@@ -43,6 +44,21 @@ _PATTERNS = {"mpd": mpd.PATTERNS, "melon": melon.PATTERNS, "table": plain.PATTER
 TABLES = {"playlists": (layout.PLAYLISTS, schemas.PLAYLISTS),
           "track_meta": (layout.TRACK_META, schemas.TRACK_META)}  # fmt: skip
 """The two published tables, by the tag of the reports that write their parts."""
+
+
+class PlaylistsCounts(TypedDict):
+    files: int
+    playlists: int
+    entries: int  # kept in playlists
+    entries_read: int
+    tracks_with_meta: int
+    failures: int  # unreadable files and records
+
+
+class PlaylistsSummary(layout.Summary[PlaylistsCounts]):
+    """The ``_SUCCESS`` of ``playlists.parquet`` and ``track_meta.parquet``."""
+
+    dropped: dict[str, int]  # "<reason>/entries|tracks|playlists|files" → how many
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from duet.pipelines.playlists.common import Collector, Parsed, drop, load_json, strings
+from duet.pipelines.playlists.common import Collector, Entry, Parsed, drop, load_json, strings
 
 GENRE_BASKETS = ("detailed", "major", "both")
 """Which genre basket becomes ``track_meta.genres``: ``song_gn_dtl_gnr_basket`` (detailed),
@@ -48,7 +48,9 @@ def parse_melon(data: bytes, source: str, genres: str = "detailed") -> Parsed:
             continue
         songs = item.get("songs")
         songs = songs if isinstance(songs, list) else []
-        tracks = [(pos, str(s) if isinstance(s, int) and not isinstance(s, bool) else s, [], [])
-                  for pos, s in enumerate(songs)]  # fmt: skip
+        tracks: list[Entry] = [
+            (pos, str(s) if isinstance(s, int) and not isinstance(s, bool) else s, [], [])
+            for pos, s in enumerate(songs)
+        ]
         out.playlist(item["id"], origin, tracks)
     return out.result()

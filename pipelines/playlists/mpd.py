@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from duet.pipelines.playlists.common import Collector, Parsed, drop, load_json, strings
+from duet.pipelines.playlists.common import Collector, Entry, Parsed, drop, load_json, strings
 
 PATTERNS = ("*.json", "*.json.gz")
 """Files of a folder given as input."""
@@ -33,7 +33,7 @@ def parse_mpd(data: bytes, source: str) -> Parsed:
             )
             drop(out.drops, "invalid_record", 0, 1)
             continue
-        tracks = []
+        tracks: list[Entry] = []
         for order, entry in enumerate(item.get("tracks") or []):
             entry = entry if isinstance(entry, dict) else {}
             pos = entry.get("pos")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from duet import schemas
-from duet.pipelines.playlists.common import Collector, Parsed, drop
+from duet.pipelines.playlists.common import Collector, Entry, Parsed, drop
 
 PATTERNS = ("*.parquet", "*.csv", "*.csv.gz", "*.jsonl", "*.jsonl.gz", "*.ndjson")
 """Files of a folder given as input."""
@@ -27,7 +27,7 @@ def parse_table(data: bytes, source: str) -> Parsed:
     pids = table.column("playlist_id").to_pylist()
     tracks = table.column("track_id").to_pylist()
     pos = table.column("pos").to_pylist() if "pos" in table.column_names else list(range(len(pids)))
-    rows: dict[object, list] = {}
+    rows: dict[object, list[Entry]] = {}
     for i, (p, t) in enumerate(zip(pids, tracks, strict=True)):
         if p is None:
             out.fail(f"{source} row {i}", "playlist_id is null", "invalid_playlist_id")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -31,6 +31,24 @@ from duet.hashing import shard_of
 from duet.pipelines.shardset.stats import BandStats, merge_in_order
 
 
+class ShardSetCounts(TypedDict):
+    input_rows: int
+    indexed: int
+    failed: int
+    failed_by_stage: dict[str, int]
+
+
+class ShardSetFields(TypedDict):
+    """The fields every shard set's ``_SUCCESS`` carries beside the shared ones."""
+
+    num_shards: int
+    streams: list[str]
+    audio_seconds: float  # stored (excerpts)
+    source_seconds: float  # decoded or imported
+    bytes: dict[str, int]  # per stream
+    stats_split: str  # the split the mel statistics are over: train, or all
+
+
 class RootTaken(DuetError):
     """The output root holds the shard set of another job."""
 
@@ -38,9 +56,15 @@ class RootTaken(DuetError):
 class ShardSetJob(Protocol):
     """What :func:`build` needs of a job (a frozen dataclass; Beam pickles it to workers)."""
 
-    name: str  # "shards", "features": the root's owner and the metrics namespace
-    output: str
-    num_shards: int | None
+    @property
+    def name(self) -> str:
+        """ "shards", "features": the root's owner and the metrics namespace."""
+
+    @property
+    def output(self) -> str: ...
+
+    @property
+    def num_shards(self) -> int | None: ...
 
     def read_inputs(self) -> Iterable[Any]:
         """Rows (with ``track_id``), ``TaggedOutput("failures", row)`` and exactly one

@@ -26,7 +26,7 @@ from duet import layout, schemas
 from duet.pipelines.tables import common
 
 MODELS = ("warp", "bpr", "als")
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, float | None]] = {
     "warp": {"epochs": 50, "learning_rate": 0.05, "regularization": 0.0},
     "bpr": {"epochs": 100, "learning_rate": 0.01, "regularization": 0.01},
     "als": {"epochs": 15, "learning_rate": None, "regularization": 0.01},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from importlib import metadata
+from typing import Any, NotRequired
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,16 @@ import pyarrow.compute as pc
 from duet import __version__, layout, publish, schemas, storage
 
 FORMAT_VERSION = 1
+
+
+class TableSummary(layout.Summary[dict[str, int]]):
+    """The ``_SUCCESS`` sidecar of an embedding or splits table; ``counts`` depend on the model."""
+
+    model: str
+    parameters: dict[str, Any]  # the same as config
+    seed: int
+    libraries: dict[str, str]
+    vector_layout: NotRequired[str]  # CF: what the vector's values are
 
 
 class EmbeddingInputError(ValueError):
@@ -35,8 +46,10 @@ def library_versions(*dists: str) -> dict[str, str]:
     return versions
 
 
-def split_tracks(splits_uri: str, names: tuple[str, ...]) -> pa.Array:
+def split_tracks(splits_uri: str | None, names: tuple[str, ...]) -> pa.Array:
     """Track ids assigned to any of ``names`` in a splits table."""
+    if splits_uri is None:
+        raise EmbeddingInputError(f"training on split(s) {list(names)} needs a splits table")
     unknown = set(names) - set(schemas.SPLIT_NAMES)
     if unknown:
         raise EmbeddingInputError(
