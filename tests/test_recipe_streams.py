@@ -4,7 +4,7 @@ imported one (``melon``) for the views that crop at random, and nothing else."""
 import pytest
 
 from duet.errors import DuetError
-from duet.training.loop import load_recipe, parse_overrides
+from duet.training.recipe import load_recipe, parse_overrides
 
 
 @pytest.mark.parametrize("name", ["ferraro", "ferraro-genre", "ferraro-cf"])

@@ -11,99 +11,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, TypedDict
 
 import fsspec
 import torch
-import yaml
 
 from duet.errors import DuetError
 from duet.hashing import derive_seed
 from duet.training import checkpoint, data, systems
+from duet.training.recipe import load_recipe
 from duet.training.store import Store
-
-RECIPES = tuple(sorted(
-    p.name.removesuffix(".yaml") for p in resources.files("duet.training").joinpath("recipes").iterdir()
-    if p.name.endswith(".yaml")
-))  # fmt: skip
-
-
-class _SafeRecipeLoader(yaml.SafeLoader):
-    """Safe YAML where ``1e-3`` is a number too (YAML 1.1 only reads ``1.0e-3`` as one)."""
-
-
-_SafeRecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _yaml(text: str):
-    return yaml.load(text, Loader=_SafeRecipeLoader)  # a SafeLoader subclass: no arbitrary objects
-
-
-def _preset(name: str) -> dict:
-    return _yaml(resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text())
-
-
-def recipe_keys() -> set[str]:
-    """Every setting some shipped recipe uses: what ``--set`` may override."""
-    return set().union(*(_preset(name) for name in RECIPES))
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``key=value`` strings → recipe overrides. Values are YAML (``1e-3`` is a number); an
-    unknown key is an error, not a no-op."""
-    known, out = recipe_keys(), {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected key=value")
-        if key not in known:
-            raise SystemExit(
-                f"--set {key}: unknown recipe setting; known: {', '.join(sorted(known))}"
-            )
-        out[key] = _yaml(text)
-    return out
-
-
-def load_recipe(name: str, overrides: dict | None = None) -> dict:
-    """A preset from ``training/recipes/<name>.yaml`` (or a YAML file path) plus overrides."""
-    if name.endswith((".yaml", ".yml")):
-        with open(name) as f:
-            recipe = _yaml(f.read())
-    else:
-        if name not in RECIPES:
-            raise SystemExit(
-                f"unknown recipe {name!r}; expected one of {list(RECIPES)} or a YAML file"
-            )
-        recipe = _preset(name)
-    recipe = {**recipe, **(overrides or {}), "name": os.path.basename(name).split(".")[0]}
-    views = [dict(v) for v in recipe["views"]]
-    if recipe.get("mel_profile") is not None:
-        views = select_mel(views, str(recipe["mel_profile"]), recipe["name"])
-    recipe["views"] = tuple(data.View(**v) for v in views)
-    return recipe
-
-
-def select_mel(views: list[dict], profile: str, recipe: str) -> list[dict]:
-    """The recipe's mel views reading ``mel-<profile>`` (standardised by that profile's
-    statistics): ``mel_profile: ferraro`` is duet's own mel computed from audio, ``melon`` the
-    Melon Playlist Dataset's arrays imported by ``duet features import``. Views cropped at the
-    pair manifest's offsets keep the stream the pairs were made on."""
-    mel = [v for v in views if str(v.get("stream") or "").startswith("mel-")]
-    if not mel:
-        raise DuetError(f"recipe {recipe} has no mel view; mel_profile does not apply")
-    if any(v.get("offsets", "random") != "random" for v in mel):
-        raise DuetError(f"recipe {recipe} crops at the pair manifest's offsets, which belong to "
-                        f"the stream the pairs were made on; mel_profile does not apply")  # fmt: skip
-    return [{**v, "stream": f"mel-{profile}", "profile": profile} if v in mel else v
-            for v in views]  # fmt: skip
 
 
 def require_streams(root: data.Root, recipe: dict) -> None:
@@ -132,7 +51,7 @@ def view_dims(root: data.Root, recipe: dict) -> dict[str, int]:
 
 def lr_at(step: int, recipe: dict, total: int) -> float:
     """Linear warm-up 0 → lr over ``warmup_steps``, then cosine decay to 0 at ``total``."""
-    warmup = recipe.get("warmup_steps", 0)
+    warmup = recipe["warmup_steps"]
     if step < warmup:
         return recipe["lr"] * (step + 1) / warmup
     progress = (step - warmup) / max(total - warmup, 1)
@@ -238,7 +157,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
     model = systems.build(recipe, dims)
     if isinstance(model, systems.Choi):  # its device-side mel is standardised like the shards'
-        stats = root.stats(recipe.get("profile", "choi"))
+        stats = root.stats(recipe["profile"])
         model.set_statistics(stats.mean, stats.std)
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])

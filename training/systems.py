@@ -17,7 +17,7 @@ class Contrastive(nn.Module):
 
     def __init__(self, recipe: dict, vector_dim: int | None = None):
         super().__init__()
-        self.recipe = {k: recipe.get(k) for k in ("augment", "sample_rate")}
+        self.recipe = {k: recipe[k] for k in ("augment", "sample_rate")}
         self.temperature: float = recipe["temperature"]
         self.encoder = models.BACKBONES[recipe["backbone"]]()
         hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
@@ -50,17 +50,17 @@ class Choi(nn.Module):
 
     def __init__(self, recipe: dict):
         super().__init__()
-        self.self_augmented = recipe.get("augment") == "choi"
+        self.self_augmented = recipe["augment"] == "choi"
         if self.self_augmented:  # waveforms in, augmented twice, mel on the device
             from duet.training.features import LogMel
 
-            self.mel = LogMel(recipe.get("profile", "choi"))
+            self.mel = LogMel(recipe["profile"])
             self.register_buffer("mean", torch.zeros(self.mel.profile.n_mels), persistent=True)
             self.register_buffer("std", torch.ones(self.mel.profile.n_mels), persistent=True)
         self.encoder = models.ChoiCNN()
-        self.multi_level = bool(recipe.get("multi_level"))
+        self.multi_level = bool(recipe["multi_level"])
         dims = self.encoder.dims if self.multi_level else self.encoder.dims[-1:]
-        self.heads = nn.ModuleList(nn.Linear(d, recipe.get("dim", 128)) for d in dims)
+        self.heads = nn.ModuleList(nn.Linear(d, recipe["dim"]) for d in dims)
         self.temperature = recipe["temperature"]
 
     def _levels(self, mel: torch.Tensor) -> list[torch.Tensor]:
@@ -100,13 +100,13 @@ class ChoiCPC(nn.Module):
 
     def __init__(self, recipe: dict):
         super().__init__()
-        self.segment = recipe.get("segment", 188)
-        self.steps = recipe.get("predict_steps", 2)  # ours: the paper's k is not in SPEC
+        self.segment = recipe["segment"]
+        self.steps = recipe["predict_steps"]
         self.encoder = models.ChoiCNN()
-        self.project = nn.Linear(self.encoder.dim, recipe.get("dim", 128))
-        self.gru = nn.GRU(recipe.get("dim", 128), recipe.get("context", 256), batch_first=True)
+        self.project = nn.Linear(self.encoder.dim, recipe["dim"])
+        self.gru = nn.GRU(recipe["dim"], recipe["context"], batch_first=True)
         self.predictors = nn.ModuleList(
-            nn.Linear(recipe.get("context", 256), recipe.get("dim", 128)) for _ in range(self.steps)
+            nn.Linear(recipe["context"], recipe["dim"]) for _ in range(self.steps)
         )
         self.temperature = recipe["temperature"]
 
@@ -138,7 +138,7 @@ class Ferraro(nn.Module):
 
     def __init__(self, recipe: dict, dims: dict[str, int]):
         super().__init__()
-        dim = recipe.get("dim", 256)
+        dim = recipe["dim"]
         self.modalities = [v["name"] if isinstance(v, dict) else v.name for v in recipe["views"]]
         encoders = {"audio": models.FerraroAudio(dim), "genre": models.GenreEncoder(dims.get("genre", 1), dim),
                     "cf": models.CFEncoder(dims.get("cf", 1), dim)}  # fmt: skip
@@ -177,16 +177,16 @@ class PEMR(nn.Module):
         from duet.training.features import LogMel
 
         self.mel = LogMel(MelProfile(name="pemr", **recipe["mel"]))
-        t = recipe.get("transformer", {})
-        self.transformer = models.FrameTransformer(self.mel.profile.n_mels, t.get("dim", 192),
-                                                   t.get("layers", 3), t.get("heads", 3))  # fmt: skip
+        t = recipe["transformer"]
+        self.transformer = models.FrameTransformer(self.mel.profile.n_mels, t["dim"], t["layers"],
+                                                   t["heads"])  # fmt: skip
         self.encoder = models.FCN4()
         hidden, out = recipe["projector"]["hidden"], recipe["projector"]["out"]
         self.projector = models.projector(self.encoder.dim, hidden, out)
-        self.mask_ratio = recipe.get("mask_ratio", 0.1)
-        self.reconstruction_ratio = recipe.get("reconstruction_mask", 0.15)
-        self.off_diagonal = recipe.get("off_diagonal_weight", 5e-3)
-        self.negative_weight = recipe.get("negative_weight", 1.0)
+        self.mask_ratio = recipe["mask_ratio"]
+        self.reconstruction_ratio = recipe["reconstruction_mask"]
+        self.off_diagonal = recipe["off_diagonal_weight"]
+        self.negative_weight = recipe["negative_weight"]
 
     def _features(self, wave: torch.Tensor) -> torch.Tensor:
         """Log-mel ``[batch, frames, bands]`` standardised per example."""
@@ -228,7 +228,7 @@ System = Contrastive | Choi | ChoiCPC | Ferraro | PEMR
 def build(recipe: dict, dims: dict[str, int] | None = None) -> System:
     """The system a recipe names; ``dims`` are the sizes of its embedding views."""
     dims = dims or {}
-    kind = recipe.get("system", "contrastive")
+    kind = recipe["system"]
     if kind == "choi":
         return Choi(recipe)
     if kind == "choi-cpc":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from duet.cli.common import parse_size
-from duet.training.loop import RECIPES, TrainConfig, parse_overrides, train
+from duet.training.loop import TrainConfig, train
+from duet.training.recipe import RECIPES, parse_overrides
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
