@@ -11,6 +11,8 @@ import sys
 from duet.cli import build_parser
 
 IMAGE = "REGION-docker.pkg.dev/PROJECT/duet/worker:0.1.0"
+LOCAL_ONLY = {"playlists": {"workers", "spill-dir"}}
+"""Options only a job's local runner reads (a template always names a runner)."""
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -44,6 +46,8 @@ def template_spec(image: str = IMAGE) -> dict:
     users: dict[str, list[str]] = {}
     for job, parser in template_jobs().items():
         for name, action in _options(parser):
+            if name in LOCAL_ONLY.get(job, ()):
+                continue
             users.setdefault(name, []).append(job)
             params.setdefault(name, {"name": name, "label": name.replace("-", " "),
                                      "helpText": (action.help or name).replace("%%", "%"),

@@ -82,19 +82,24 @@ def playlists_table(n_playlists: int, seed: int = 0, rows_per_chunk: int = 50_00
 
 
 def write_mpd_slices(
-    folder: str, n_playlists: int, seed: int = 0, per_slice: int = 1000
-) -> list[str]:
+    folder: str, n_playlists: int, seed: int = 0, per_slice: int = 1000,
+    table: pa.Table | None = None,
+) -> list[str]:  # fmt: skip
     """The same playlists as Million Playlist Dataset slices (``mpd.slice.A-B.json``, every
-    field the real files carry), for measuring ingestion."""
-    import json
+    field the real files carry, ~17 KB per playlist), written one slice at a time (memory:
+    the playlists table plus one slice), for measuring ingestion. ``table``: the playlists
+    (default: ``playlists_table(n_playlists, seed)``)."""
     import os
 
-    table = playlists_table(n_playlists, seed)
-    lists = table.column("track_ids").to_pylist()
+    import msgspec
+
+    table = table if table is not None else playlists_table(n_playlists, seed)
+    lists = table.column("track_ids")
     os.makedirs(folder, exist_ok=True)
+    encode = msgspec.json.Encoder().encode
     paths = []
     for start in range(0, n_playlists, per_slice):
-        block = lists[start : start + per_slice]
+        block = lists.slice(start, per_slice).to_pylist()
         playlists = [{
             "name": f"mix {start + i}", "collaborative": "false", "pid": start + i,
             "modified_at": 1500000000, "num_tracks": len(tracks), "num_albums": len(tracks),
@@ -107,8 +112,31 @@ def write_mpd_slices(
         } for i, tracks in enumerate(block)]  # fmt: skip
         stop = start + len(block) - 1
         path = os.path.join(folder, f"mpd.slice.{start}-{stop}.json")
-        with open(path, "w") as f:
-            json.dump({"info": {"generated_on": "synthetic", "slice": f"{start}-{stop}",
-                                "version": "v1"}, "playlists": playlists}, f)  # fmt: skip
+        with open(path, "wb") as f:
+            f.write(encode({"info": {"generated_on": "synthetic", "slice": f"{start}-{stop}",
+                                     "version": "v1"}, "playlists": playlists}))  # fmt: skip
         paths.append(path)
     return paths
+
+
+def write_entries_table(path: str, table: pa.Table, rows_per_group: int = 1_000_000) -> str:
+    """The playlists of ``table`` as one flat Parquet table ``playlist_id, track_id, pos`` (one
+    row per entry, the input ``duet playlists --format table`` reads), written chunk by chunk."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [("playlist_id", pa.string()), ("track_id", pa.string()), ("pos", pa.int64())]
+    )
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in table.to_batches():
+            lists = batch.column(1)
+            offsets = lists.offsets.to_numpy()
+            pos = np.arange(offsets[-1] - offsets[0]) - np.repeat(
+                offsets[:-1] - offsets[0], np.diff(offsets)
+            )
+            writer.write_table(pa.table({
+                "playlist_id": batch.column(0).take(pc.list_parent_indices(lists)),
+                "track_id": pc.list_flatten(lists), "pos": pa.array(pos, pa.int64()),
+            }, schema=schema), row_group_size=rows_per_group)  # fmt: skip
+    return path

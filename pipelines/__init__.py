@@ -7,5 +7,6 @@
 - ``pairs``: tables and the audio index → per-epoch pair manifests.
 
 ``beam_io`` builds the pipeline every job runs in; ``csr`` holds the compiled sparse-matrix
-helpers the playlists, co-occurrence and pairs stages share.
+helpers the playlists, co-occurrence and pairs stages share; ``spill`` partitions rows into
+parts on local disk, the GroupByKey of jobs that run on one machine without Beam.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -310,6 +311,39 @@ def table_from_bytes(data: bytes, name: str, strings: tuple[str, ...] = ()) -> p
 def write_table(table: pa.Table, uri: str, schema: pa.Schema) -> None:
     """Validate ``table`` against ``schema`` and write it as Parquet to ``uri``."""
     storage.write_bytes(uri, to_parquet_bytes(table, schema))
+
+
+def write_tables(uri: str, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+    """Validate and write ``tables`` as one Parquet file at ``uri``, one at a time (each becomes
+    row groups as it arrives), so memory holds one table, never the file; returns the rows.
+
+    Written to a local temporary file first (beside ``uri`` when local, then renamed), and
+    copied to an object store in chunks."""
+    import os
+    import shutil
+    import tempfile
+
+    local = None if storage.is_remote(uri) else storage.local_path(uri)
+    folder = os.path.dirname(os.path.abspath(local)) if local else None
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+    os.close(fd)
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for table in tables:
+                writer.write_table(conform(table, schema))
+                rows += table.num_rows
+        if local:
+            os.replace(tmp, local)
+        else:
+            with open(tmp, "rb") as src, storage.create(uri) as dst:
+                shutil.copyfileobj(src, dst, 64 << 20)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return rows
 
 
 def table_parts(uri: str) -> list[str]:

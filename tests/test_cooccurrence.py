@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from collections import defaultdict
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,7 +42,8 @@ def compute(playlists: list[list[str]], k: int, seed: int = 0, min_count: int = 
         block = cooc.Block.build(chunks, b, blocks)
         top += block_rows(cooc.block_topk(block, k, min_count, seed, n_chunks=4))
         if counts:
-            pairs += block_rows(cooc.block_counts(block, min_count, n_chunks=4, max_slots=7))
+            for batch in cooc.count_batches(block, min_count, n_chunks=4, max_slots=7):
+                pairs += block_rows(batch)
     return sorted(top, key=lambda r: (r[0], r[1])), sorted(pairs)
 
 
@@ -145,6 +148,24 @@ def random_playlists(n: int, seed: int) -> list[list[str]]:
     return [
         [f"track-{int(t)}" for t in rng.zipf(1.6, rng.integers(2, 12)) if t < 200] for _ in range(n)
     ]
+
+
+def test_counts_are_computed_batch_by_batch_as_they_are_written(tmp_path, monkeypatch):
+    playlists = random_playlists(60, 3)
+    chunk = cooc.encode(pa.array(playlists, pa.list_(pa.string())), max_tracks=10_000)
+    block = cooc.Block.build([chunk], 0, 1)
+    calls = []
+    pair_counts = cooc.kernels.pair_counts
+    monkeypatch.setattr(cooc.kernels, "pair_counts", lambda *a: calls.append(1) or pair_counts(*a))
+    batches = cooc.count_batches(block, 1, n_chunks=2, max_slots=40)
+    first = next(batches)
+    assert len(calls) == 1  # the other batches are computed as the writer asks for them
+    path = str(tmp_path / "counts.parquet")
+    rows = schemas.write_tables(path, schemas.COOCCURRENCE, itertools.chain([first], batches))
+    assert len(calls) > 3 and pq.ParquetFile(path).metadata.num_row_groups == len(calls)
+    written = block_rows(schemas.read_table(path, schemas.COOCCURRENCE))
+    assert rows == len(written) and written == sorted(written)
+    assert written == sorted((a, b, c) for (a, b), c in ref.pair_counts(playlists).items())
 
 
 def run_job(**kwargs) -> dict:

@@ -11,10 +11,13 @@ import pytest
 from duet import publish, schemas
 from duet.cli import main
 from duet.pipelines.tables import cf, w2v
-from duet.pipelines.tables.common import EmbeddingInputError
+from duet.pipelines.tables.common import EmbeddingInputError, read_playlists
 from tests.support.helpers import cli_error
 from tests.support.planted import planted_playlists, popularity_recall_at_10, recall_at_10
 from tests.support.tables import write_playlists, write_splits, write_track_meta
+
+PARAMS = {"vector_size": 16, "window": None, "alpha": 0.02, "min_count": 1, "sg": False,
+          "negative": 5, "sample": 1e-3, "seed": 0}  # fmt: skip
 
 
 def vectors(folder: str, name: str = "vectors.parquet") -> dict[str, np.ndarray]:
@@ -64,6 +67,32 @@ def test_w2v_places_tracks_of_the_same_playlists_together(planted, tmp_path):
         cosine(vecs[f"c03-t{a:02d}"], vecs[f"c07-t{b:02d}"]) for a in range(5) for b in range(5)
     ]
     assert np.mean(same) > np.mean(other) + 0.3
+
+
+def test_playlists_are_read_with_64_bit_offsets_for_the_mpds_2_4_gb_of_ids(tmp_path):
+    folder = write_playlists(str(tmp_path), [["a", "b"], ["b", "c", "d"]])
+    lists, counts = read_playlists(folder)  # 32-bit offsets overflow past 2 GiB of ids
+    assert lists.type == pa.large_list(pa.large_string()) and counts["entries_read"] == 5
+    w2v_lists, _ = read_playlists(folder, keep=pa.array(["b", "c"]))
+    assert w2v_lists.to_pylist() == [["b", "c"]]
+
+
+def test_w2v_trains_from_a_corpus_file_of_token_numbers(tmp_path):
+    lists = [[f"track {c} ♫" for c in group] for group in ("abcd", "bcde", "cdef", "xyz") * 20]
+    sentences = w2v.Sentences(pa.array(lists, pa.list_(pa.string())))
+    corpus = sentences.write_corpus(str(tmp_path / "corpus.txt"))
+    with open(corpus) as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 80 and all(t.isdigit() for line in lines for t in line.split())
+    model, window, ids = w2v.train_word2vec(sentences, {**PARAMS, "epochs": 2}, 1)
+    assert window == 4 and sorted(ids) == sorted({t for p in lists for t in p})
+    assert model.wv.vectors.shape == (len(ids), 16)
+
+
+def test_w2v_shows_its_epochs_with_an_eta(planted, tmp_path, capsys):
+    w2v.W2VJob(planted["playlists"], str(tmp_path), epochs=3, vector_size=8, progress=True).run()
+    err = capsys.readouterr().err
+    assert "word2vec" in err and "3.00/3 epochs" in err and "<00:00]" in err
 
 
 def test_playlists_longer_than_gensims_limit_are_split_not_truncated(tmp_path):

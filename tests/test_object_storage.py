@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,6 +18,8 @@ from duet import layout, publish
 from duet.cli import main
 from duet.pipelines.pairs import job as pairs_job
 from duet.pipelines.pairs import runs, strategies
+from duet.pipelines.playlists import table as plain
+from duet.pipelines.playlists.steps import PlaylistsJob, plan
 from duet.report import make_report
 from tests.support.helpers import crash_on_call, run_shards, tree
 from tests.support.planted import planted_playlists
@@ -62,6 +65,41 @@ def test_a_shards_run_killed_mid_way_on_s3_is_invisible_and_its_rerun_completes(
     assert publish.read_success(out) is None  # readers refuse the folder
     run_shards(manifest, out, beam_args=s3.args)
     assert_same_outputs(tree(published), s3.tree("killed"), skip=("failures/",))
+
+
+def test_playlists_from_and_to_s3_in_worker_processes_match_a_local_run(s3, catalog, tmp_path):
+    raw = tmp_path / "mpd"
+    raw.mkdir()
+    (name,) = os.listdir(os.path.join(catalog, "mpd"))
+    with open(os.path.join(catalog, "mpd", name)) as f:
+        playlists = json.load(f)["playlists"]
+    for i in range(3):  # three slices: one unit of work each, for two worker processes
+        (raw / f"mpd.slice.{i}.json").write_text(json.dumps({"playlists": playlists[i::3]}))
+    remote = s3.upload(str(raw), "raw-mpd")
+    local_out = str(tmp_path / "playlists")
+    assert main(["playlists", "--input", str(raw), "--format", "mpd",
+                 "--output", local_out, "--parts", "2"]) == 0  # fmt: skip
+    assert main(["playlists", "--input", remote, "--format", "mpd", "--parts", "2",
+                 "--output", f"s3://{BUCKET}/playlists", "--workers", "2", *s3.args]) == 0  # fmt: skip
+    assert_same_outputs(tree(local_out), s3.tree("playlists"), skip=("playlists_failures",))
+
+
+def test_a_parquet_table_on_s3_is_read_in_row_group_units_like_a_local_one(
+    s3, tmp_path, monkeypatch
+):
+    rows = [
+        {"playlist_id": f"p{i % 37}", "track_id": f"t{(i * 7) % 90}", "pos": i} for i in range(1000)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "entries.parquet", row_group_size=100)
+    remote = s3.upload(str(tmp_path), "raw-table") + "/entries.parquet"
+    monkeypatch.setattr(plain, "ROWS_PER_UNIT", 250)
+    assert len(plan(PlaylistsJob((remote,), "table", "unused")).units) == 4
+    local_out = str(tmp_path / "out")
+    assert main(["playlists", "--input", str(tmp_path / "entries.parquet"), "--format", "table",
+                 "--output", local_out]) == 0  # fmt: skip
+    assert main(["playlists", "--input", remote, "--format", "table", "--workers", "2",
+                 "--output", f"s3://{BUCKET}/table-out", *s3.args]) == 0  # fmt: skip
+    assert_same_outputs(tree(local_out), s3.tree("table-out"))
 
 
 @pytest.fixture()

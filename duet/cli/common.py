@@ -70,6 +70,12 @@ def run_beam_job(
     return BeamRun(layout.read_summary(folder, shape), wall, counters)
 
 
+def runner_named(beam_args: list[str]) -> bool:
+    """Whether ``beam_args`` name a Beam runner (``--runner X`` or ``--runner=X``): commands
+    with a local runner of their own use Beam only then."""
+    return any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+
+
 def is_local(beam_args: list[str]) -> bool:
     """Whether ``beam_args`` run the job on this machine (no ``--runner`` or a local one)."""
     from apache_beam.options.pipeline_options import PipelineOptions

@@ -66,11 +66,11 @@ def job_of(args: argparse.Namespace) -> w2v.W2VJob | w2v.GenreW2VJob | cf.CFJob:
     if args.model == "w2v":
         options |= {"playlists": args.playlists, "vector_size": args.vector_size,
                     "window": args.window, "alpha": args.alpha, "min_count": args.min_count,
-                    "workers": args.workers}  # fmt: skip
+                    "workers": args.workers, "progress": True}  # fmt: skip
         return w2v.W2VJob(**{k: v for k, v in options.items() if v is not None})
     if args.model == "genre-w2v":
         options |= {"track_meta": args.track_meta, "vector_size": args.vector_size,
-                    "window": args.window, "workers": args.workers}  # fmt: skip
+                    "window": args.window, "workers": args.workers, "progress": True}  # fmt: skip
         return w2v.GenreW2VJob(**{k: v for k, v in options.items() if v is not None})
     options |= {"playlists": args.playlists, "model": args.cf_model, "factors": args.factors,
                 "learning_rate": args.learning_rate, "regularization": args.regularization,

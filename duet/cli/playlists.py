@@ -1,21 +1,27 @@
 """``duet playlists``: MPD slices, Melon files or plain tables → normalised playlists and track
-metadata (a Beam job)."""
+metadata: on this machine in bounded memory, or as a Beam job when ``--runner`` is given."""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from duet import layout, schemas
-from duet.cli.common import BEAM_DESCRIPTION, print_table, run_beam_job
-from duet.pipelines.playlists import job as playlists
+from duet import layout, publish, schemas
+from duet.cli.common import BEAM_DESCRIPTION, BeamRun, print_table, run_beam_job, runner_named
+from duet.errors import DuetError
+from duet.pipelines.playlists import steps
 from duet.pipelines.playlists.melon import GENRE_BASKETS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = BEAM_DESCRIPTION
+    parser.description = (
+        "Runs here in bounded memory (parts spilled to local disk); with --runner "
+        "(DataflowRunner, DirectRunner, ...) it runs as a Beam pipeline, writing the same "
+        "bytes. " + BEAM_DESCRIPTION
+    )
     add = parser.add_argument
     add("--input", required=True, nargs="+", help="files, folders or globs")
-    add("--format", required=True, choices=playlists.FORMATS)
+    add("--format", required=True, choices=steps.FORMATS)
     add("--output", required=True,
         help=f"dataset root; writes {layout.PLAYLISTS}, {layout.TRACK_META}")  # fmt: skip
     add("--tracks", default=None,
@@ -25,19 +31,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="manifest column holding the playlists' track ids (e.g. melon_song_id)")  # fmt: skip
     add("--melon-genres", choices=GENRE_BASKETS, default="detailed",
         help="which Melon genre basket becomes track_meta.genres")  # fmt: skip
-    add("--parts", type=int, default=None, help="output parts (default: ~256 MB of input each)")
+    add("--parts", type=int, default=None,
+        help="output parts (default: one per 256 MB of input or per 2 M Parquet rows)")  # fmt: skip
+    add("--workers", type=int, default=None,
+        help="processes without --runner (default: every core)")  # fmt: skip
+    add("--spill-dir", default=None,
+        help="local folder for the parts spilled without --runner (~50 bytes per entry, "
+        "~3 GB for the MPD; default: the system's temporary folder)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    job = playlists.PlaylistsJob(
+    job = steps.PlaylistsJob(
         inputs=tuple(args.input), format=args.format, output=args.output, tracks=args.tracks,
         track_key=args.track_key, melon_genres=args.melon_genres, parts=args.parts,
     )  # fmt: skip
+    if (args.parts is not None and args.parts < 1) or (
+        args.workers is not None and args.workers < 1
+    ):
+        raise DuetError("--parts and --workers must be >= 1")
     tables = [layout.at(args.output, layout.PLAYLISTS), layout.at(args.output, layout.TRACK_META)]
-    done = run_beam_job(lambda pipeline: playlists.build(pipeline, job), beam_args,
-                        shape=playlists.PlaylistsSummary, published=tables[0], unpublish=tables,
-                        errors=(FileNotFoundError, ValueError))  # fmt: skip
+    if runner_named(beam_args):
+        from duet.pipelines.playlists import job as playlists
+
+        done = run_beam_job(lambda pipeline: playlists.build(pipeline, job), beam_args,
+                            shape=steps.PlaylistsSummary, published=tables[0], unpublish=tables,
+                            errors=(FileNotFoundError, ValueError))  # fmt: skip
+    else:
+        done = _run_here(job, args, beam_args, tables)
     counts = done.summary["counts"]
     print_table([
         ("playlists", f"{counts['playlists']:,} ({counts['entries']:,} entries of "
@@ -54,3 +75,22 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if counts["failures"]:
         print(f"\n{counts['failures']} unreadable files/records: see {layout.PLAYLISTS_FAILURES}")
     return 0
+
+
+def _run_here(
+    job: steps.PlaylistsJob, args: argparse.Namespace, beam_args: list[str], tables: list[str]
+) -> BeamRun[steps.PlaylistsSummary]:
+    """The local runner, with the Beam command's order: validate the inputs, unpublish the
+    tables, run, read what was published."""
+    from duet.pipelines.playlists import local
+
+    try:
+        prepared = local.prepare(job)
+    except (FileNotFoundError, ValueError) as exc:
+        raise DuetError(str(exc).splitlines()[0]) from exc
+    for folder in tables:
+        publish.clear_success(folder)
+    start = time.monotonic()
+    local.run(job, workers=args.workers, spill_dir=args.spill_dir, prepared=prepared,
+              filesystem_args=tuple(beam_args))  # fmt: skip
+    return BeamRun(layout.read_summary(tables[0], steps.PlaylistsSummary), time.monotonic() - start)

@@ -21,6 +21,7 @@ default) is fastest: one pass, every core in the compiled kernel.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Required, TypedDict
@@ -250,12 +251,17 @@ def block_topk(block: Block, k: int, min_count: int, seed: int, n_chunks: int) -
     )  # fmt: skip
 
 
-def block_counts(block: Block, min_count: int, n_chunks: int, max_slots: int = 1 << 26) -> pa.Table:
-    """Every pair of the block's anchors with a later id, in batches of bounded memory."""
+def count_batches(
+    block: Block, min_count: int, n_chunks: int, max_slots: int = 1 << 24
+) -> Iterator[pa.Table]:
+    """Every pair of the block's anchors with a later id, sorted by (track_id, neighbor_id),
+    as consecutive tables of at most ``max_slots`` pairs, computed as they are consumed: with
+    :func:`duet.schemas.write_tables` memory holds one batch (~1.3 GB at 2²⁴ slots), however
+    many pairs there are."""
     t_ptr, t_rows = block.transposed
     order = block.id_order
     work = kernels.row_work(block.anchors, block.indptr, t_ptr, t_rows)
-    tables, start = [], 0
+    start = 0
     while start < len(block.anchors):
         stop = start + max(1, int(np.searchsorted(np.cumsum(work[start:]), max_slots)))
         anchors = block.anchors[start:stop]
@@ -268,13 +274,13 @@ def block_counts(block: Block, min_count: int, n_chunks: int, max_slots: int = 1
         )
         a = np.repeat(anchors, np.diff(offsets))[keep]
         n, c = nb[keep], cnt[keep]
+        del nb, cnt, keep
         sort = np.lexsort((order[n], order[a]))
         a, n, c = a[sort], n[sort], c[sort]
-        tables.append(pa.table({"track_id": block.ids.take(pa.array(a)),
-                                "neighbor_id": block.ids.take(pa.array(n)),
-                                "count": pa.array(c)}, schema=schemas.COOCCURRENCE))  # fmt: skip
+        yield pa.table({"track_id": block.ids.take(pa.array(a)),
+                        "neighbor_id": block.ids.take(pa.array(n)),
+                        "count": pa.array(c)}, schema=schemas.COOCCURRENCE)  # fmt: skip
         start = stop
-    return pa.concat_tables(tables) if tables else schemas.COOCCURRENCE.empty_table()
 
 
 def artist_tracks(meta: pa.Table) -> pa.Table:
@@ -363,10 +369,11 @@ class BlockTopK(beam.DoFn):
         report = {"block": b, "anchors": len(block.anchors), "topk_rows": top.num_rows,
                   "tracks_in_block": len(block.keys), "groups_in_block": len(block.indptr) - 1}  # fmt: skip
         if job.counts:
-            counts = block_counts(block, job.min_count, self.n_chunks)
-            schemas.write_table(counts, layout.at(job.folder, layout.part(layout.COUNTS, b)),
-                                schemas.COOCCURRENCE)  # fmt: skip
-            report["pairs"] = counts.num_rows
+            report["pairs"] = schemas.write_tables(
+                layout.at(job.folder, layout.part(layout.COUNTS, b)),
+                schemas.COOCCURRENCE,
+                count_batches(block, job.min_count, self.n_chunks),
+            )
         yield report
 
 

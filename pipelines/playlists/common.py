@@ -1,8 +1,10 @@
-"""What every playlist format shares: the parsed entries of one file, the collector that
+"""What every playlist format shares: the parsed records of one input unit, the collector that
 builds them with the bad-input bookkeeping, and the drop counts.
 
-A format module (``mpd``, ``melon``, ``table``) turns one file's bytes into :class:`Parsed`
-through a :class:`Collector`; the job shuffles the entries by playlist and assembles them.
+A format module (``mpd``, ``melon``, ``table``) turns one unit (a file, or a run of a big
+table's rows) into :class:`Parsed`, through a :class:`Collector` or, for clean inputs, through
+a columnar fast path with the same result; the job partitions the records by playlist and
+assembles each part (``assemble``).
 """
 
 from __future__ import annotations
@@ -12,37 +14,47 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from duet import schemas
-from duet.schemas import track_id_problem
+from duet.schemas import MAX_ID_BYTES, track_id_problem
 
 Entry = tuple[int, object, list[str], list[str]]
 """One playlist entry as a format reads it: (position, track id as found, artist ids, genres);
 the collector checks the id."""
 MAX_EXAMPLES = 20  # failure rows listed per file and reason; all are counted
-ENTRIES = pa.schema(
+CONTROL = r"[\x{0}-\x{1f}\x{7f}-\x{9f}]"
+"""RE2 class of the Unicode control characters (category Cc) that track ids may not hold."""
+RECORDS = pa.schema(
     [
         pa.field("playlist_id", pa.string(), nullable=False),
         pa.field("origin", pa.string(), nullable=False),
-        pa.field("pos", pa.int64(), nullable=False),
-        pa.field("track_id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
+        pa.field("pos", pa.list_(pa.int64()), nullable=False),
+        pa.field("track_ids", pa.list_(pa.string()), nullable=False),
     ]
 )
-"""Shuffled between the parse and write steps: one row per playlist entry; ``origin`` names
-the record, so one id used by two records is told apart from rows of one playlist."""
+"""Shuffled between the parse and write steps: one row per playlist record with its valid
+entries (``pos[i]``, ``track_ids[i]``), never empty. ``origin`` names the record, so one id
+used by two records is told apart from rows of one playlist (table rows share origin "")."""
 
 
 @dataclass
 class Parsed:
-    """What one input file yields."""
+    """What one input unit yields. Failures are dicts (source, record, error, reason), at most
+    MAX_EXAMPLES per reason, in input order."""
 
-    entries: pa.Table
+    records: pa.Table
     meta: pa.Table
     failures: list[dict] = field(default_factory=list)
     drops: Counter = field(default_factory=Counter)  # "reason/entries|playlists|files" → n
     unmatched: pa.Array | None = None  # distinct ids without audio (when mapping)
+
+    @property
+    def entries(self) -> int:
+        return len(pc.list_flatten(self.records.column("track_ids")))
 
 
 def drop(drops: Counter, reason: str, entries: int = 0, playlists: int = 0) -> None:
@@ -58,8 +70,10 @@ class Collector:
     def __init__(self, source: str, label: str):
         self.source = source
         self.label = label
-        self.cols: dict[str, list] = {"playlist_id": [], "origin": [], "pos": [], "track_id": [],
-                                      "source": []}  # fmt: skip
+        self.cols: dict[str, list] = {"playlist_id": [], "origin": []}
+        self.pos: list[int] = []
+        self.tracks: list[str] = []
+        self.sizes: list[int] = []
         self.meta: dict[str, tuple[list, list]] = {}
         self.failures: list[dict] = []
         self.drops: Counter = Counter()
@@ -69,7 +83,9 @@ class Collector:
         key = reason or error
         self._examples[key] += 1
         if self._examples[key] <= MAX_EXAMPLES:
-            self.failures.append({"source": self.source, "record": record, "error": error})
+            self.failures.append(
+                {"source": self.source, "record": record, "error": error, "reason": key}
+            )
 
     def playlist(self, playlist_id: object, origin: str, tracks: list[Entry]) -> None:
         """``tracks``: (pos, track_id, artist_ids, genres) tuples, in playlist order."""
@@ -82,6 +98,7 @@ class Collector:
         if not tracks:
             drop(self.drops, "empty_playlist", 0, 1)
             return
+        kept = 0
         for pos, track, artists, genres in tracks:
             problem = track_id_problem(track)
             if problem is not None or not isinstance(track, str):
@@ -89,23 +106,34 @@ class Collector:
                           "invalid_track_id")  # fmt: skip
                 drop(self.drops, "invalid_track_id", 1)
                 continue
-            self.cols["playlist_id"].append(pid)
-            self.cols["origin"].append(origin)
-            self.cols["pos"].append(pos)
-            self.cols["track_id"].append(track)
-            self.cols["source"].append(self.label)
+            self.pos.append(pos)
+            self.tracks.append(track)
+            kept += 1
             if track not in self.meta or (artists and not self.meta[track][0]):
                 self.meta[track] = (artists, genres)
+        if kept:
+            self.cols["playlist_id"].append(pid)
+            self.cols["origin"].append(origin)
+            self.sizes.append(kept)
 
     def song(self, track: str, artists: list, genres: list) -> None:
         self.meta[track] = (artists, genres)
 
     def result(self) -> Parsed:
-        entries = pa.table(self.cols, schema=ENTRIES)
+        offsets = pa.array(
+            np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)]).astype(np.int32)
+        )
+        records = pa.table({
+            "playlist_id": pa.array(self.cols["playlist_id"], pa.string()),
+            "origin": pa.array(self.cols["origin"], pa.string()),
+            "source": pa.array([self.label] * len(self.sizes), pa.string()),
+            "pos": pa.ListArray.from_arrays(offsets, pa.array(self.pos, pa.int64())),
+            "track_ids": pa.ListArray.from_arrays(offsets, pa.array(self.tracks, pa.string())),
+        }, schema=RECORDS)  # fmt: skip
         ids = list(self.meta)
         meta = pa.table({"track_id": ids, "artist_ids": [self.meta[t][0] for t in ids],
                          "genres": [self.meta[t][1] for t in ids]}, schema=schemas.TRACK_META)  # fmt: skip
-        return Parsed(entries, meta, self.failures, self.drops)
+        return Parsed(records, meta, self.failures, self.drops)
 
 
 def strings(values: object) -> list[str]:
@@ -120,3 +148,29 @@ def load_json(data: bytes, source: str):
     if source.endswith(".gz") or data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     return json.loads(data)
+
+
+def cap_examples(failures: list[dict]) -> list[dict]:
+    """At most MAX_EXAMPLES failures per (source, reason), the first ones in input order (a file
+    read in several units lists as many examples as when read whole)."""
+    seen: Counter = Counter()
+    kept = []
+    for f in failures:
+        seen[f["source"], f.get("reason") or f["error"]] += 1
+        if seen[f["source"], f.get("reason") or f["error"]] <= MAX_EXAMPLES:
+            kept.append(f)
+    return kept
+
+
+def empty_lists(n: int) -> pa.ListArray:
+    """``n`` empty ``list<string>`` values."""
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()))
+
+
+def clean_ids(ids: pa.Array) -> np.ndarray:
+    """bool per id: a valid track id (``audio.manifest.track_id_problem`` finds nothing), in
+    compiled code: not null, not empty, at most MAX_ID_BYTES of UTF-8, no control character."""
+    length = pc.binary_length(ids)
+    good = pc.and_(pc.greater(length, 0), pc.less_equal(length, MAX_ID_BYTES))
+    good = pc.and_(good, pc.invert(pc.match_substring_regex(ids, CONTROL)))
+    return good.fill_null(False).to_numpy(zero_copy_only=False)

@@ -62,22 +62,24 @@ def split_tracks(splits_uri: str | None, names: tuple[str, ...]) -> pa.Array:
     return table.filter(keep).column("track_id").combine_chunks()
 
 
-def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.ListArray, dict]:
-    """The playlists' track lists, restricted to the tracks in ``keep`` when given.
+def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.LargeListArray, dict]:
+    """The playlists' track lists (64-bit offsets: the MPD's ids alone are 2.4 GB), restricted
+    to the tracks in ``keep`` when given.
 
     Restriction drops entries, and playlists left with fewer than two tracks; both are counted.
     """
     if not storage.exists(uri):
         raise EmbeddingInputError(f"playlists table {uri} does not exist (run duet playlists)")
-    lists = schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids").combine_chunks()
+    lists = schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids")
+    lists = lists.cast(pa.large_list(pa.large_string())).combine_chunks()
     counts = {"playlists_read": len(lists), "entries_read": len(pc.list_flatten(lists))}
     if keep is not None:
         flat = pc.list_flatten(lists)
         parents = pc.list_parent_indices(lists).to_numpy()
-        mask = pc.is_in(flat, value_set=keep).to_numpy(zero_copy_only=False)
+        mask = pc.is_in(flat, value_set=keep.cast(pa.large_string())).to_numpy(zero_copy_only=False)
         lengths = np.bincount(parents[mask], minlength=len(lists))
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-        lists = pa.ListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(mask)))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        lists = pa.LargeListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(mask)))
         long_enough = pa.array(lengths >= 2)
         counts["entries_outside_split"] = int((~mask).sum())
         counts["playlists_outside_split"] = int((lengths < 2).sum())

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from tqdm import tqdm
 
 from duet import layout, schemas, storage
 from duet.pipelines.tables import common
@@ -33,33 +37,115 @@ MAX_SENTENCE = 10_000
 
 
 class Sentences:
-    """A restartable iterable of sentences (lists of str) for gensim.
-
-    Tokens are dictionary-encoded once, so each sentence is built on the fly from shared
-    strings instead of holding every playlist as Python lists for all epochs.
-    """
+    """Sentences of string tokens for gensim, dictionary-encoded once: as a corpus file of
+    token numbers (gensim's ``corpus_file`` mode, which trains on every core without the GIL)
+    or as a restartable iterable of lists of str. Sentences longer than ``max_len`` are split
+    into consecutive pieces of at most ``max_len`` tokens."""
 
     def __init__(self, lists: pa.ListArray, max_len: int = MAX_SENTENCE):
-        flat = pc.list_flatten(lists)
-        encoded = pc.dictionary_encode(flat)
+        encoded = pc.dictionary_encode(pc.list_flatten(lists))
         self.words: list[str] = encoded.dictionary.to_pylist()
-        self.codes = encoded.indices.to_numpy()
-        lengths = pc.list_value_length(lists).fill_null(0).to_numpy()
-        self.bounds = np.concatenate([[0], np.cumsum(lengths)])
+        self.codes = encoded.indices.to_numpy(zero_copy_only=False)
+        lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+        pieces = -(-lengths // max_len)
+        first = np.repeat(np.concatenate([[0], np.cumsum(lengths)[:-1]]), pieces)
+        within = np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        self.bounds = np.append(first + within * max_len, len(self.codes)).astype(np.int64)
         self.max_len = max_len
         self.longest = int(min(lengths.max(initial=0), max_len))
         self.split_sentences = int((lengths > max_len).sum())
-        self.count = int(sum(-(-n // max_len) for n in lengths[lengths > 0]))
+        self.count = len(self.bounds) - 1
+        self.total = len(self.codes)
 
     def __iter__(self):
-        words, codes, step = self.words, self.codes, self.max_len
+        words, codes = self.words, self.codes
         for start, end in zip(self.bounds[:-1].tolist(), self.bounds[1:].tolist(), strict=True):
-            for a in range(start, end, step):
-                yield [words[c] for c in codes[a : min(end, a + step)].tolist()]
+            yield [words[c] for c in codes[start:end].tolist()]
+
+    def frequencies(self) -> dict[str, int]:
+        """Token number (as gensim sees it in the corpus file) → occurrences, in first-seen
+        order (gensim breaks frequency ties by this order, as in iterable mode)."""
+        counts = np.bincount(self.codes, minlength=len(self.words))
+        return {str(i): int(c) for i, c in enumerate(counts.tolist())}
+
+    def write_corpus(self, path: str) -> str:
+        """One line per sentence, tokens as numbers separated by spaces (ids may hold spaces)."""
+        tokens = pa.array(self.codes).cast(pa.large_string())
+        lines = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(self.bounds), tokens),
+                               pa.scalar(" ", pa.large_string()))  # fmt: skip
+        with open(path, "w", encoding="ascii") as f:
+            for batch in range(0, len(lines), 100_000):
+                f.write("\n".join(lines[batch : batch + 100_000].to_pylist()) + "\n")
+        return path
 
 
-def train_word2vec(sentences: Sentences, params: dict, workers: int):
-    """A gensim CBOW/skip-gram model over ``sentences``; window = whole sentence by default."""
+class _Forward(logging.Handler):
+    """A logging handler that passes every record to ``emit``."""
+
+    def __init__(self, emit: Callable[[logging.LogRecord], None]):
+        super().__init__(logging.INFO)
+        self.forward = emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.forward(record)
+
+
+class Progress:
+    """A tqdm bar over training epochs (fractions of an epoch from gensim's progress log), with
+    the rate and the ETA, on stderr."""
+
+    def __init__(self, epochs: int, enabled: bool):
+        from gensim.models.callbacks import CallbackAny2Vec
+
+        self.bar = tqdm(total=epochs, unit="epoch", desc="word2vec", disable=not enabled,
+                        dynamic_ncols=True, file=sys.stderr,
+                        bar_format="{l_bar}{bar}| {n:.2f}/{total} epochs [{elapsed}<{remaining}]")  # fmt: skip
+        bar = self.bar
+
+        class _EpochEnd(CallbackAny2Vec):
+            def on_epoch_end(self, model):
+                bar.n = min(bar.total, int(bar.n) + 1)
+                bar.refresh()
+
+        self.callbacks = [_EpochEnd()] if enabled else []
+        self.enabled = enabled
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if str(record.msg).startswith("EPOCH %i - PROGRESS") and isinstance(args, tuple):
+            epoch, percent = args[0], args[1]
+            if isinstance(epoch, int) and isinstance(percent, (int, float)):
+                self.bar.n = min(float(self.bar.total or 0), epoch + percent / 100)
+                self.bar.refresh()
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self.handler = _Forward(self.emit)
+            self.logger = logging.getLogger("gensim.models.word2vec")
+            self.saved = (self.logger.level, self.logger.propagate)
+            self.logger.setLevel(logging.INFO)
+            self.logger.propagate = False
+            self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.logger.removeHandler(self.handler)
+            self.logger.setLevel(self.saved[0])
+            self.logger.propagate = self.saved[1]
+        self.bar.close()
+
+
+def train_word2vec(sentences: Sentences, params: dict, workers: int, *, mode: str = "file",
+                   progress: bool = False, callbacks: tuple = ()):  # fmt: skip
+    """A gensim CBOW/skip-gram model over ``sentences``; window = whole sentence by default.
+
+    ``mode`` "file" trains from a corpus file (gensim's ``corpus_file``: every worker reads its
+    own stretch of the file, no GIL, ~2× faster on 2 cores and scaling with cores; README);
+    "iterable" from the Python iterable (one producer thread feeds the workers). Returns
+    (model, window, ids), ``ids[i]`` the token of row ``i`` of ``model.wv.vectors``.
+    ``callbacks``: more gensim callbacks (e.g. epoch timers).
+    """
     from gensim.models import Word2Vec
 
     window = params["window"] or max(sentences.longest, 1)
@@ -70,13 +156,28 @@ def train_word2vec(sentences: Sentences, params: dict, workers: int):
         epochs=params["epochs"],
     )  # fmt: skip
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    model.build_vocab(corpus_iterable=sentences)
+    with Progress(params["epochs"], progress) as bar:
+        if mode == "iterable":
+            model.build_vocab(corpus_iterable=sentences)
+            _check_vocab(model, params)
+            model.train(corpus_iterable=sentences, total_examples=model.corpus_count,
+                        epochs=model.epochs, callbacks=[*bar.callbacks, *callbacks])  # fmt: skip
+            return model, window, list(model.wv.index_to_key)
+        with tempfile.TemporaryDirectory(prefix="duet-w2v-") as folder:
+            corpus = sentences.write_corpus(os.path.join(folder, "corpus.txt"))
+            model.build_vocab_from_freq(sentences.frequencies(), corpus_count=sentences.count)
+            _check_vocab(model, params)
+            model.train(corpus_file=corpus, total_examples=sentences.count,
+                        total_words=sentences.total, epochs=model.epochs,
+                        callbacks=[*bar.callbacks, *callbacks])  # fmt: skip
+    return model, window, [sentences.words[int(k)] for k in model.wv.index_to_key]
+
+
+def _check_vocab(model, params: dict) -> None:
     if not len(model.wv):
         raise common.EmbeddingInputError(
             f"no word occurs at least min_count={params['min_count']} times"
         )
-    model.train(corpus_iterable=sentences, total_examples=model.corpus_count, epochs=model.epochs)
-    return model, window
 
 
 def _workers(deterministic: bool, workers: int | None) -> int:
@@ -100,10 +201,11 @@ class Word2VecOptions:
     deterministic: bool = False
     splits: str | None = None
     split: tuple[str, ...] = ()
+    progress: bool = False
 
     def params(self) -> dict:
         """The training parameters recorded in the sidecar (no paths)."""
-        skip = {"playlists", "track_meta", "output", "splits", "workers"}
+        skip = {"playlists", "track_meta", "output", "splits", "workers", "progress"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -126,10 +228,10 @@ class W2VJob(Word2VecOptions):
         sentences = Sentences(lists)
         params = self.params()
         workers = _workers(self.deterministic, self.workers)
-        model, window = train_word2vec(sentences, params, workers)
+        model, window, ids = train_word2vec(sentences, params, workers, progress=self.progress)
         counts.update(vectors=len(model.wv), sentences=sentences.count,
                       long_playlists=sentences.split_sentences)  # fmt: skip
-        table = common.vectors_table(model.wv.index_to_key, model.wv.vectors)
+        table = common.vectors_table(ids, model.wv.vectors)
         body = common.sidecar(
             "embeddings", "word2vec", {**params, "window": window, "shrink_windows": False, "workers": workers,
                          "max_sentence": MAX_SENTENCE},
@@ -196,8 +298,8 @@ class GenreW2VJob(Word2VecOptions):
         sentences = Sentences(training)
         params = self.params()
         workers = _workers(self.deterministic, self.workers)
-        model, window = train_word2vec(sentences, params, workers)
-        vectors = common.vectors_table(model.wv.index_to_key, model.wv.vectors)
+        model, window, ids = train_word2vec(sentences, params, workers, progress=self.progress)
+        vectors = common.vectors_table(ids, model.wv.vectors)
         index = {g: i for i, g in enumerate(vectors.column("id").to_pylist())}
         vectors = vectors.add_column(0, "index", pa.array(range(len(index)), pa.int32()))
         ids, n, counts = track_genre_ids(genres, index)

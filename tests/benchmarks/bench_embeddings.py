@@ -42,7 +42,7 @@ def run(playlists: int = 100_000, factors: int = 300, cache: str | None = None,
         params = {"vector_size": 128, "window": None, "alpha": 0.02, "min_count": 1, "sg": False,
                   "negative": 5, "sample": 1e-3, "seed": 0, "epochs": 1}  # fmt: skip
         start = time.monotonic()
-        w2v.train_word2vec(sentences, params, threads)
+        w2v.train_word2vec(sentences, params, threads)  # corpus-file mode (bench_word2vec)
         r["w2v_s"] = time.monotonic() - start
     return r
 

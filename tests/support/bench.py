@@ -26,10 +26,11 @@ def playlists_file(folder: str, n: int, seed: int = 0) -> str:
     return path
 
 
-def run_cli(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GB, whole process tree, sampled every 50 ms) of ``duet ...``."""
+def run_cli(args: list[str], module: str = "duet.cli") -> tuple[float, float]:
+    """Wall seconds and peak RSS (GB, whole process tree, sampled every 50 ms) of ``duet ...``
+    (or of ``python -m module ...``)."""
     start = time.monotonic()
-    proc = psutil.Popen([sys.executable, "-m", "duet.cli", *args], stdout=subprocess.DEVNULL,
+    proc = psutil.Popen([sys.executable, "-m", module, *args], stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE)  # fmt: skip
     peak = 0
     stop = threading.Event()
@@ -52,5 +53,5 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     stop.set()
     sampler.join()
     if proc.returncode:
-        raise RuntimeError(f"duet {' '.join(args)} failed:\n{err.decode()[-2000:]}")
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{err.decode()[-2000:]}")
     return time.monotonic() - start, peak / 1e9

@@ -1,0 +1,328 @@
+"""The steps of ``duet playlists`` as plain functions, shared by the Beam graph (``job``) and
+the local runner (``local``), so both write the same bytes:
+
+    plan: input files → units (a file, or a run of a Parquet file's row groups) and P parts
+    parse_unit: one unit → records, track metadata, failures, drop counts (mapped to audio)
+    partition: records by hash(playlist_id) mod P, metadata by hash(track_id) mod P
+    write_part: everything of part p → playlists part p and track_meta part p
+    finalize: dropped + failures tables, stale parts removed, ``_SUCCESS`` markers
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TypedDict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+
+from duet import layout, publish, schemas, storage
+from duet.pipelines.csr import string_keys
+from duet.pipelines.playlists import melon, mpd
+from duet.pipelines.playlists import table as plain
+from duet.pipelines.playlists.assemble import assemble, merge_meta
+from duet.pipelines.playlists.common import RECORDS, Collector, Parsed, cap_examples, drop
+
+FORMAT_VERSION = 1
+FORMATS = ("mpd", "melon", "table")
+"""The input formats, one module each (its ``PATTERNS`` pick the files of a folder)."""
+_PATTERNS = {"mpd": mpd.PATTERNS, "melon": melon.PATTERNS, "table": plain.PATTERNS}
+BYTES_PER_PART = 256 << 20
+ROWS_PER_PART = 2_000_000
+"""Default parts: one per 256 MB of input, or per 2 M Parquet rows when that gives more, so a
+part (what one worker assembles at a time) stays near 2 M entries whatever the input size."""
+UNMATCHED = pa.schema([pa.field("track_id", pa.string(), nullable=False)])
+TAGS = {"records": ("playlist_id", RECORDS), "meta": ("track_id", schemas.TRACK_META),
+        "unmatched": ("track_id", UNMATCHED)}  # fmt: skip
+"""What is partitioned: tag → (key column, schema)."""
+TABLES = {"playlists": (layout.PLAYLISTS, schemas.PLAYLISTS),
+          "track_meta": (layout.TRACK_META, schemas.TRACK_META)}  # fmt: skip
+"""The two published tables, by the tag of the reports that write their parts."""
+
+
+class PlaylistsCounts(TypedDict):
+    files: int
+    playlists: int
+    entries: int  # kept in playlists
+    entries_read: int
+    tracks_with_meta: int
+    failures: int  # unreadable files and records
+
+
+class PlaylistsSummary(layout.Summary[PlaylistsCounts]):
+    """The ``_SUCCESS`` of ``playlists.parquet`` and ``track_meta.parquet``."""
+
+    dropped: dict[str, int]  # "<reason>/entries|tracks|playlists|files" → how many
+
+
+@dataclass(frozen=True)
+class PlaylistsJob:
+    inputs: tuple[str, ...]
+    format: str
+    output: str
+    tracks: str | None = None
+    track_key: str = "track_id"
+    melon_genres: str = "detailed"
+    parts: int | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One element of work: a file, or the row groups ``groups`` of a Parquet file."""
+
+    uri: str
+    first_row: int = 0
+    groups: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    files: list[str]
+    units: list[Unit]
+    parts: int
+
+
+def input_files(inputs: tuple[str, ...], fmt: str) -> list[str]:
+    """Files named by ``inputs`` (files, folders or globs); folders contribute the files of
+    ``fmt`` (e.g. every ``*.json`` of an MPD folder, Melon's four files)."""
+    found: list[str] = []
+    for spec in inputs:
+        if any(c in spec for c in "*?["):
+            matched = storage.glob(spec)
+        elif storage.exists(spec) and not storage.list_files(spec):
+            matched = [spec]
+        else:
+            matched = [u for u in storage.list_files(spec)
+                       if any(fnmatch.fnmatch(u.rsplit("/", 1)[-1], p) for p in _PATTERNS[fmt])]  # fmt: skip
+        if not matched:
+            raise FileNotFoundError(f"duet playlists: {spec!r} matches no {fmt} input file")
+        found.extend(matched)
+    return sorted(dict.fromkeys(found))
+
+
+def plan(job: PlaylistsJob) -> Plan:
+    """The job's files, units and parts (``job.parts`` or the default, see ROWS_PER_PART)."""
+    files = input_files(job.inputs, job.format)
+    units, rows = [], 0
+    for uri in files:
+        if job.format == "table" and uri.lower().endswith(".parquet"):
+            runs, file_rows = plain.row_group_runs(uri)
+            units += [Unit(uri, first, groups) for first, groups in runs]
+            rows += file_rows
+        else:
+            units.append(Unit(uri))
+    size = sum(storage.file_size_and_mtime(u)[0] for u in files)
+    parts = job.parts or max(1, math.ceil(size / BYTES_PER_PART), math.ceil(rows / ROWS_PER_PART))
+    return Plan(files, units, parts)
+
+
+def audio_ids(spec: str, key_column: str = "track_id") -> tuple[pa.Array, pa.Array]:
+    """(playlist-side key, track_id) of every track with audio: from a published dataset root
+    (its audio index), a folder of feature arrays (ids from the ``.npy`` file names, e.g.
+    Melon's ``arena_mel``) or a track manifest whose ``key_column`` holds the playlist ids."""
+    from duet import index as audio_index
+    from duet.pipelines.features.sources import array_ids
+
+    if storage.exists(publish.marker_uri(spec)):
+        ids = pa.array(audio_index.AudioIndex.open(spec).track_ids, pa.string())
+        return ids, ids
+    if storage.list_files(spec):
+        ids = pa.array(array_ids(spec), pa.string())
+        return ids, ids
+    name = spec.lower()
+    data = storage.read_bytes(spec)
+    if name.endswith(".parquet"):
+        table = schemas.parquet_from_bytes(data)
+    elif name.endswith((".jsonl", ".json")):
+        table = pajson.read_json(schemas.arrow_reader(data))
+    else:
+        table = pacsv.read_csv(schemas.arrow_reader(data))
+    if key_column not in table.column_names or "track_id" not in table.column_names:
+        raise ValueError(
+            f"{spec}: needs columns 'track_id' and {key_column!r}; has {table.column_names}"
+        )
+    table = table.filter(pc.is_valid(table.column(key_column)))
+    return (table.column(key_column).cast(pa.string()).combine_chunks(),
+            table.column("track_id").cast(pa.string()).combine_chunks())  # fmt: skip
+
+
+def map_to_audio(parsed: Parsed, audio: tuple[pa.Array, pa.Array] | None) -> Parsed:
+    """Keep entries and metadata of tracks that have audio, under their audio track id; the
+    rest is counted (``no_audio``) and its distinct ids kept in ``unmatched``; records left
+    without entries disappear."""
+    if audio is None:
+        return parsed
+    keys, track_ids = audio
+    records, meta = parsed.records, parsed.meta
+    lists = records.column("track_ids").combine_chunks()
+    flat = pc.list_flatten(lists)
+    where = pc.index_in(flat, value_set=keys)
+    found = where.is_valid().to_numpy(zero_copy_only=False)
+    drop(parsed.drops, "no_audio", int((~found).sum()))
+    parsed.unmatched = pc.unique(flat.filter(pc.invert(where.is_valid())))
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    sizes = np.bincount(parents[found], minlength=records.num_rows)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32))
+    positions = pc.list_flatten(records.column("pos").combine_chunks()).filter(pa.array(found))
+    records = records.set_column(3, "pos", pa.ListArray.from_arrays(offsets, positions))
+    records = records.set_column(
+        4, "track_ids", pa.ListArray.from_arrays(offsets, track_ids.take(pc.drop_null(where)))
+    )
+    parsed.records = records.filter(pa.array(sizes > 0))
+    where = pc.index_in(meta.column("track_id"), value_set=keys)
+    meta = meta.filter(pc.is_valid(where))
+    parsed.meta = meta.set_column(0, "track_id", track_ids.take(pc.drop_null(where)))
+    return parsed
+
+
+def parse_unit(unit: Unit, job: PlaylistsJob, audio=None) -> Parsed:
+    """One unit → its records, metadata, failures and drops, mapped onto ``audio``."""
+    if job.format == "table":
+        return map_to_audio(plain.read_unit(unit.uri, unit.groups, unit.first_row), audio)
+    try:
+        data = storage.read_bytes(unit.uri)
+    except OSError as exc:
+        out = Collector(unit.uri, job.format)
+        out.fail(None, f"cannot read: {exc}")
+        out.drops["unreadable_file/files"] += 1
+        return out.result()
+    if job.format == "mpd":
+        parsed = mpd.parse_mpd(data, unit.uri)
+    else:
+        parsed = melon.parse_melon(data, unit.uri, job.melon_genres)
+    return map_to_audio(parsed, audio)
+
+
+def parse_report(unit: Unit, parsed: Parsed) -> dict:
+    """The small summary of one unit that finalize needs (and the progress display shows)."""
+    return {"source": unit.uri, "first_row": unit.first_row, "drops": dict(parsed.drops),
+            "failures": parsed.failures, "entries": parsed.entries,
+            "playlists": parsed.records.num_rows}  # fmt: skip
+
+
+def tagged_tables(parsed: Parsed) -> Iterator[tuple[str, pa.Table]]:
+    """The unit's tables that are partitioned, by tag (see TAGS); empty ones left out."""
+    unmatched = parsed.unmatched if parsed.unmatched is not None else pa.array([], pa.string())
+    tables = {"records": parsed.records, "meta": parsed.meta,
+              "unmatched": pa.table({"track_id": unmatched}, schema=UNMATCHED)}  # fmt: skip
+    for tag, table in tables.items():
+        if table.num_rows:
+            yield tag, table
+
+
+def part_of(table: pa.Table, tag: str, parts: int) -> np.ndarray:
+    """int64 part of every row: a stable 64-bit hash of its key column, mod ``parts``."""
+    ids = table.column(TAGS[tag][0]).combine_chunks()
+    return (string_keys(ids) % np.uint64(parts)).astype(np.int64)
+
+
+def write_part(part: int, tagged: Iterable[tuple[str, pa.Table]], job: PlaylistsJob) -> list[dict]:
+    """Write playlists part ``part`` and track_meta part ``part`` from every table of the part
+    (in any order: the result is sorted); returns their reports."""
+    tables: dict[str, list[pa.Table]] = {tag: [] for tag in TAGS}
+    for tag, table in tagged:
+        tables[tag].append(table)
+    records = pa.concat_tables(tables["records"]) if tables["records"] else RECORDS.empty_table()
+    playlists, drops = assemble(records)
+    del records, tables["records"]
+    schemas.write_table(
+        playlists, layout.at(job.output, layout.part(layout.PLAYLISTS, part)), schemas.PLAYLISTS
+    )
+    entries = int(pc.sum(pc.list_value_length(playlists.column("track_ids"))).as_py() or 0)
+    meta = tables["meta"]
+    meta = merge_meta(pa.concat_tables(meta)) if meta else schemas.TRACK_META.empty_table()
+    schemas.write_table(
+        meta, layout.at(job.output, layout.part(layout.TRACK_META, part)), schemas.TRACK_META
+    )
+    meta_drops = {}
+    if tables["unmatched"]:
+        ids = pa.concat_tables(tables["unmatched"]).column("track_id").combine_chunks()
+        meta_drops["no_audio/tracks"] = len(pc.unique(ids))
+    return [{"table": "playlists", "part": part, "rows": playlists.num_rows, "entries": entries,
+             "drops": dict(drops)},
+            {"table": "track_meta", "part": part, "rows": meta.num_rows, "drops": meta_drops}]  # fmt: skip
+
+
+def drops_table(drops: Counter) -> pa.Table:
+    reasons = sorted({k.split("/")[0] for k in drops})
+    return pa.table({
+        "reason": reasons,
+        "entries": [drops.get(f"{r}/entries", 0) for r in reasons],
+        "tracks": [drops.get(f"{r}/tracks", 0) for r in reasons],
+        "playlists": [drops.get(f"{r}/playlists", 0) for r in reasons],
+    }, schema=schemas.PLAYLIST_DROPS)  # fmt: skip
+
+
+def finalize(
+    reports: list[dict], parsed: list[dict], job: PlaylistsJob, parts: int, files: list[str]
+) -> dict:
+    """Write the dropped and failures tables, remove stale parts, publish both tables."""
+    out = job.output
+    drops: Counter = Counter()
+    failures: list[dict] = []
+    counts: Counter = Counter()
+    for r in sorted(parsed, key=lambda r: (r["source"], r["first_row"])):
+        drops.update(r["drops"])
+        failures.extend(r["failures"])
+        counts["entries_read"] += r["entries"]
+    for r in reports:
+        drops.update(r["drops"])
+        counts[r["table"]] += r["rows"]
+        if r["table"] == "playlists":
+            counts["entries"] += r["entries"]
+    failures = sorted(
+        cap_examples(failures), key=lambda f: (f["source"], f["record"] or "", f["error"])
+    )
+    schemas.write_table(
+        drops_table(drops), layout.at(out, layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS
+    )
+    schemas.write_table(schemas.from_rows(failures, schemas.SOURCE_FAILURES),
+                        layout.at(out, layout.PLAYLISTS_FAILURES), schemas.SOURCE_FAILURES)  # fmt: skip
+    written = {(r["table"], r["part"]) for r in reports}
+    for tag, (table, schema) in TABLES.items():
+        for p in range(parts):
+            if (tag, p) not in written:
+                schemas.write_table(
+                    schema.empty_table(), layout.at(out, layout.part(table, p)), schema
+                )
+        expected = {layout.at(out, layout.part(table, p)) for p in range(parts)}
+        storage.delete([u for u in storage.list_files(layout.at(out, table))
+                        if u not in expected and not u.endswith(publish.SUCCESS)])  # fmt: skip
+    stamps = [[u, *storage.file_size_and_mtime(u)] for u in files]
+    inputs: dict[str, layout.Input] = {"files": {
+        "uri": list(job.inputs), "fingerprint": hashlib.sha256(json.dumps(stamps).encode()).hexdigest()}}  # fmt: skip
+    if job.tracks:
+        inputs["tracks"] = layout.input_of(job.tracks)
+    body = layout.summary(
+        "playlists",
+        format_version=FORMAT_VERSION,
+        config={
+            "format": job.format,
+            "parts": parts,
+            "tracks": job.tracks,
+            "track_key": job.track_key,
+            "melon_genres": job.melon_genres,
+        },  # fmt: skip
+        inputs=inputs,
+        counts={
+            "files": len(files),
+            "playlists": counts["playlists"],
+            "entries": counts["entries"],
+            "entries_read": counts["entries_read"],
+            "tracks_with_meta": counts["track_meta"],
+            "failures": len(failures),
+        },
+        dropped={k: int(v) for k, v in sorted(drops.items())},
+    )
+    for table, _ in TABLES.values():
+        publish.write_success(layout.at(out, table), body)
+    return body
