@@ -5,26 +5,29 @@ import pytest
 import torch
 
 from duet.training import losses
+from duet.training.recipe import load_recipe
 
 
 def test_multi_level_choi_sums_five_infonce_losses_and_embeds_640_d():
     from duet.training import systems
 
     torch.manual_seed(0)
-    model = systems.Choi({"multi_level": True, "temperature": 0.1}).eval()
+    model = systems.Choi(load_recipe("choi-adjacent", {"multi_level": True})).eval()
     a, b = torch.randn(4, 188, 96), torch.randn(4, 188, 96)
     levels = zip(model._levels(a), model._levels(b), strict=True)
     expected = sum(float(losses.info_nce(x.detach(), y.detach(), 0.1)) for x, y in levels)
     assert float(model([a, b], torch.Generator()).detach()) == pytest.approx(expected, rel=1e-5)
     assert model.embed(a).shape == (4, 640)
-    assert systems.Choi({"temperature": 0.1}).eval().embed(a).shape == (4, 128)
+    assert systems.Choi(load_recipe("choi-adjacent", {"multi_level": False})).eval().embed(
+        a
+    ).shape == (4, 128)
 
 
 def test_cpc_predicts_each_step_against_the_other_tracks_segments():
     from duet.training import systems
 
     torch.manual_seed(0)
-    model = systems.ChoiCPC({"temperature": 0.1, "predict_steps": 2}).eval()
+    model = systems.ChoiCPC(load_recipe("choi-cpc", {"predict_steps": 2})).eval()
     mel = torch.randn(3, 752, 96)
     z = model._segments(mel)
     context, _ = model.gru(z)
@@ -41,7 +44,7 @@ def test_ferraro_loss_sums_the_three_symmetric_pairs():
     from duet.training import systems
 
     torch.manual_seed(0)
-    recipe = {"views": [{"name": "audio"}, {"name": "genre"}, {"name": "cf"}], "temperature": 0.1}
+    recipe = load_recipe("ferraro", {"genre_vector_size": None})
     model = systems.Ferraro(recipe, {"genre": 8, "cf": 301}).eval()
     views = [torch.randn(3, 256, 48), torch.randn(3, 10, 8), torch.randn(3, 301)]
     views[1][:, 4:] = 0
@@ -80,10 +83,10 @@ def test_pemr_scores_frames_by_the_cls_attention_averaged_over_heads():
 
 
 def test_pemr_loss_is_reconstruction_plus_barlow_twins_plus_weighted_negative():
-    from duet.training import augment, loop, systems
+    from duet.training import augment, systems
 
     torch.manual_seed(0)
-    recipe = {**loop.load_recipe("pemr"), "negative_weight": 0.5}
+    recipe = load_recipe("pemr", {"negative_weight": 0.5})
     model = systems.PEMR(recipe).eval()
     views = [torch.randn(3, 59049) * 0.1, torch.randn(3, 59049) * 0.1]
     got = float(model(views, torch.Generator().manual_seed(7)).detach())

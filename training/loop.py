@@ -49,8 +49,25 @@ def view_dims(root: data.Root, recipe: dict) -> dict[str, int]:
     return dims
 
 
+def run_steps(batches_per_epoch: int, epochs: int) -> int:
+    """The length of a run in optimiser steps, the horizon of :func:`lr_at`'s cosine: the first
+    epoch's batches (the strategy's pairs per epoch ÷ batch size, per rank) × ``epochs``.
+
+    Alonso-Jiménez et al. (ICASSP 2023, experimental setup: training) decay the learning rate over
+    their 50-epoch runs, so a strategy with fewer pairs per epoch (Playlist CO, TCO) has a
+    shorter run and a faster decay than SimCLR's one pair per track. Fixed when a run starts
+    (and kept in its checkpoint): later epochs of CO/TCO differ by a few pairs, and a horizon
+    that moved with them would make the curve jump at epoch boundaries."""
+    return max(batches_per_epoch, 1) * epochs
+
+
 def lr_at(step: int, recipe: dict, total: int) -> float:
-    """Linear warm-up 0 → lr over ``warmup_steps``, then cosine decay to 0 at ``total``."""
+    """Linear warm-up 0 → ``lr`` over ``warmup_steps``, then cosine decay to 0 at ``total``
+    (:func:`run_steps`); steps past ``total`` stay at 0.
+
+    Alonso-Jiménez et al. (ICASSP 2023, experimental setup: training): warm-up from 0 to 1e-4
+    over the first 5,000 steps, then cosine decay to the end of training (``lr``, ``warmup_steps`` in the alonso-*
+    recipes)."""
     warmup = recipe["warmup_steps"]
     if step < warmup:
         return recipe["lr"] * (step + 1) / warmup
@@ -202,7 +219,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
             state["run"], state["run_epoch"] = root.latest_run(), epoch
         batches = data.EpochBatches(root, state["run"], recipe["strategy"], epoch, recipe["views"],
                                     batch_size, cfg.seed, rank, world, start_batch=state["step"])  # fmt: skip
-        total_steps = batches.batches * epochs
+        total_steps = state.setdefault("total_steps", run_steps(batches.batches, epochs))
         loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=cfg.workers,
                                              prefetch_factor=4 if cfg.workers else None)  # fmt: skip
         bar = None

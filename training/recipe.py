@@ -90,6 +90,7 @@ class Ferraro(Common):
 
     temperature: float = 0.1
     dim: int = 256
+    genre_vector_size: int | None = None  # checked against the genre table (Ferraro et al.: 200)
 
 
 @dataclass(kw_only=True)

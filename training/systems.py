@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from duet.errors import DuetError
 from duet.training import augment, losses, models
 
 
@@ -140,6 +141,14 @@ class Ferraro(nn.Module):
         super().__init__()
         dim = recipe["dim"]
         self.modalities = [v["name"] if isinstance(v, dict) else v.name for v in recipe["views"]]
+        expected = recipe["genre_vector_size"]
+        if "genre" in self.modalities and expected and dims.get("genre") != expected:
+            raise DuetError(
+                f"recipe {recipe.get('name', 'ferraro')} expects {expected}-d genre vectors "
+                f"(Ferraro et al.), the genre table has {dims.get('genre')}-d (re-run duet "
+                f"embeddings genre-w2v --vector-size {expected}, or --set "
+                f"genre_vector_size={dims.get('genre')} to train on these)"
+            )
         encoders = {"audio": models.FerraroAudio(dim), "genre": models.GenreEncoder(dims.get("genre", 1), dim),
                     "cf": models.CFEncoder(dims.get("cf", 1), dim)}  # fmt: skip
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})

@@ -54,7 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "genre-w2v", help="genre Word2Vec and per-track genre ids (Ferraro et al.)"
     )
     q.add_argument("--track-meta", required=True)
-    common(q, 128)
+    common(q, 200)  # Ferraro et al.'s genre vectors are 200-d
 
 
 def job_of(args: argparse.Namespace) -> w2v.W2VJob | w2v.GenreW2VJob | cf.CFJob:

@@ -266,11 +266,15 @@ def track_genre_ids(
 
 @dataclass(frozen=True)
 class GenreW2VJob(Word2VecOptions):
-    """Genre Word2Vec over each song's genre list (window = whole list, min_count 1); the other
-    defaults are gensim's, ``vector_size`` 128 is ours."""
+    """Genre Word2Vec over each song's genre list (window = whole list, min_count 1).
+
+    ``vector_size`` 200 is Ferraro et al. (IEEE SPL 2021, proposed method: the genre modality): each
+    genre of a song becomes a 200-dimensional Word2Vec vector learnt from the songs' genre
+    lists; the other defaults are gensim's, as the paper names no other setting."""
 
     track_meta: str
     output: str
+    vector_size: int = field(default=200, kw_only=True)
     alpha: float = field(default=0.025, kw_only=True)
     epochs: int = field(default=5, kw_only=True)
 
