@@ -171,6 +171,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
     root = data.Root(store)
     require_streams(root, recipe)
     dims = view_dims(root, recipe)
+    band_stats = {v.profile: root.stats(v.profile) for v in recipe["views"] if v.profile}
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
     model = systems.build(recipe, dims)
@@ -209,7 +210,9 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
         if rank != 0:
             return
         blob = checkpoint.dumps({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "state": state, "dims": dims,
+                                 "state": state, "dims": dims, "stats": {  # for training.hear
+                                     p: {"mean": torch.from_numpy(b.mean), "std": torch.from_numpy(b.std)}
+                                     for p, b in band_stats.items()},
                                  "recipe": {**recipe, "views": [v.__dict__ for v in recipe["views"]]}})  # fmt: skip
         _write(checkpoint_uri, blob, cfg.endpoint_url)
         _write(metrics_uri, ("\n".join(lines) + "\n").encode(), cfg.endpoint_url)
