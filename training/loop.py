@@ -21,6 +21,7 @@ import torch
 from duet.errors import DuetError
 from duet.hashing import derive_seed
 from duet.training import checkpoint, data, systems
+from duet.training import summary as summaries
 from duet.training.recipe import load_recipe
 from duet.training.store import Store
 
@@ -170,6 +171,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
     root = data.Root(store)
     require_streams(root, recipe)
     dims = view_dims(root, recipe)
+    band_stats = {v.profile: root.stats(v.profile) for v in recipe["views"] if v.profile}
 
     torch.manual_seed(derive_seed(cfg.seed, "init") % 2**31)
     model = systems.build(recipe, dims)
@@ -208,7 +210,9 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
         if rank != 0:
             return
         blob = checkpoint.dumps({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "state": state, "dims": dims,
+                                 "state": state, "dims": dims, "stats": {  # for training.hear
+                                     p: {"mean": torch.from_numpy(b.mean), "std": torch.from_numpy(b.std)}
+                                     for p, b in band_stats.items()},
                                  "recipe": {**recipe, "views": [v.__dict__ for v in recipe["views"]]}})  # fmt: skip
         _write(checkpoint_uri, blob, cfg.endpoint_url)
         _write(metrics_uri, ("\n".join(lines) + "\n").encode(), cfg.endpoint_url)
@@ -293,8 +297,10 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
 
 
 def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | None = None,
-          device: str | None = None, batch: int = 32) -> int:  # fmt: skip
-    """Track embeddings: the encoder's mean over non-overlapping windows of each track."""
+          device: str | None = None, batch: int = 32, summary: str | None = None) -> int:  # fmt: skip
+    """Track embeddings: the encoder's non-overlapping windows of each track summarised as
+    ``summary`` (``training.summary``; default: the recipe's paper's), which the output's
+    Parquet metadata records (``duet.summary``, ``duet.recipe``)."""
     import numpy as np
     import pyarrow as pa
 
@@ -310,26 +316,26 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(dev).eval()
     view = next(v for v in recipe["views"] if v.stream)
+    kind = summary or summaries.default_summary(recipe)
+    length = summaries.window_length(recipe, view.length, kind)
     root = data.Root(Store(data_uri, endpoint_url=endpoint_url))
     ids, vectors = [], []
     stats = root.stats(view.profile) if view.profile else None
     with torch.no_grad():
         for track, member in sorted(root.members.get(view.stream, {}).items()):
-            count = member.length // view.length
+            count = member.length // length
             if count == 0:
                 continue
-            whole = root.read_window(view.stream, track, 0, count * view.length)
+            whole = root.read_window(view.stream, track, 0, count * length)
             windows = (
-                whole.reshape(count, view.length, -1)
+                whole.reshape(count, length, -1)
                 if member.width > 1
-                else whole.reshape(count, view.length)
+                else whole.reshape(count, length)
             )
             if stats is not None:
                 windows = (windows - stats.mean) / stats.std
-            parts = [model.embed(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch])).to(dev))
-                     for i in range(0, count, batch)]  # fmt: skip
             ids.append(track)
-            vectors.append(torch.cat(parts).mean(dim=0).float().cpu().numpy())
+            vectors.append(summaries.track_vector(model, windows, kind, dev, batch))
     matrix = np.stack(vectors).astype(np.float32)
     table = pa.table(
         {
@@ -339,6 +345,9 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
             ),
         }
     )
-    payload = schemas.to_parquet_bytes(table, schemas.embeddings_schema(matrix.shape[1]))
+    schema = schemas.embeddings_schema(matrix.shape[1]).with_metadata(
+        {summaries.METADATA_KEY: kind.encode(), b"duet.recipe": str(recipe["name"]).encode()}
+    )
+    payload = schemas.to_parquet_bytes(table, schema)
     _write(output, payload, endpoint_url)
     return len(ids)

@@ -121,6 +121,14 @@ class ChoiCPC(nn.Module):
         context, _ = self.gru(self._segments(mel))
         return context[:, -1]
 
+    def contexts(self, segments: list[torch.Tensor]) -> torch.Tensor:
+        """The GRU's output at every step of one whole track: ``segments`` are batches of its
+        consecutive ``[n, segment, bands]`` segments, in order → ``[segments, context]``
+        (Choi et al.'s MelCPC track summary)."""
+        z = torch.cat([self.project(self.encoder(chunk)) for chunk in segments])
+        context, _ = self.gru(z[None])
+        return context[0]
+
     def forward(self, views: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
         z = self._segments(views[0])
         context, _ = self.gru(z)

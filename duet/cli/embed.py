@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from duet.training.loop import embed
+from duet.training.summary import SUMMARIES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,11 +14,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="Parquet file URI")
     parser.add_argument("--device", default=None)
     parser.add_argument("--s3-endpoint-url", default=None)
+    parser.add_argument("--summary", choices=SUMMARIES, default=None,
+                        help="per-track summary of the window embeddings: mean (CLMR, "
+                             "Alonso-Jiménez, Ferraro, PEMR), mean_std (Choi et al.), cpc "
+                             "(MelCPC's GRU outputs); default: the recipe's paper's; recorded "
+                             "in the Parquet metadata as duet.summary")  # fmt: skip
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     n = embed(args.checkpoint, args.data, args.output, endpoint_url=args.s3_endpoint_url,
-              device=args.device)  # fmt: skip
+              device=args.device, summary=args.summary)  # fmt: skip
     print(f"embedded {n:,} tracks -> {args.output}")
     return 0

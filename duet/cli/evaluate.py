@@ -6,6 +6,7 @@ import argparse
 import json
 
 from duet import storage
+from duet.cli.protocols import add_protocol_options, run_protocol
 from duet.training.evaluate import evaluate
 
 
@@ -24,10 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--playlists", default=None, help="playlists table for continuation")
     add("--seed", type=int, default=0)
     add("--output", default=None, help="write the JSON report here too")
+    add_protocol_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if args.protocol:
+        return run_protocol(args)
     report = evaluate(args.embeddings, labels=args.labels, label_column=args.label_column,
                       multilabel=args.multilabel, splits=args.splits, shots=args.shots,
                       draws=args.draws, triplets=args.triplets, playlists=args.playlists,
