@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from duet import layout, publish
 from duet.errors import DuetError
 
-BEAM_DESCRIPTION = "Unknown options are passed to Beam."
+BEAM_DESCRIPTION = "Options Beam knows (--runner, --project, ...) are passed to Beam."
 
 
 S = TypeVar("S", bound=Mapping[str, object])

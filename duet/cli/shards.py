@@ -16,7 +16,7 @@ from duet.progress import Monitor
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Unknown options are passed to Beam (e.g. --runner DataflowRunner, "
+    parser.description = ("Options Beam knows are passed to Beam (e.g. --runner DataflowRunner, "
                           "--direct_num_workers 2 --direct_running_mode multi_processing).")  # fmt: skip
     add = parser.add_argument
     add("--tracks", required=True,
