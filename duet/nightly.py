@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from duet import layout, publish, storage
+from duet.errors import DuetError
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def run(stages: list[Stage], output: str, beam_args: list[str],
         start = time.monotonic()
         code = invoke([*stage.argv, *beam_args])
         if code:
-            raise SystemExit(f"duet nightly: stage {stage.name} failed with exit code {code}")
+            raise DuetError(
+                f"stage {stage.name} failed with exit code {code} (fix what it "
+                "printed above and re-run: finished stages are skipped)"
+            )
         state[stage.name] = key
         storage.write_bytes(layout.at(output, layout.NIGHTLY), publish.dumps(state))
         log(f"[nightly] {stage.name}: done in {time.monotonic() - start:.1f} s")

@@ -27,6 +27,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def handled(command: str | None) -> Iterator[None]:
     """Within the block, Ctrl-C and SIGTERM end the command with :func:`exit_interrupted`.
     A command may install its own handler inside (``duet train`` checkpoints first)."""
+
     def on_signal(signum: int, frame: object) -> None:
         exit_interrupted(command)
 
