@@ -62,7 +62,7 @@ def run_beam_job(
         try:
             result = pipeline.run()
             result.wait_until_finish()
-        except errors as exc:
+        except (*errors, DuetError) as exc:
             raise DuetError(str(exc).splitlines()[0]) from exc
     wall = time.monotonic() - start
     counters = {m.key.metric.name: m.committed for m in result.metrics().query()["counters"]}
