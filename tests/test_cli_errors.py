@@ -214,3 +214,28 @@ def _children(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+def test_a_format_that_reads_nothing_prints_the_parsers_reason(catalog, tmp_path):
+    slices = glob.glob(os.path.join(catalog, "mpd", "*.json"))
+    out = tmp_path / "data"
+    result = duet("playlists", "--input", *slices, "--format", "melon", "--output", str(out))
+    line = error_line(result, "playlists")
+    assert "no playlist read from 1 file(s) as --format melon" in line
+    assert "expected a JSON list of records" in line and "check --format" in line
+    assert not markers(str(out))
+
+
+def test_playlist_ids_matching_no_audio_show_both_sides_and_the_options(audio_glob, catalog,
+                                                                        tmp_path):  # fmt: skip
+    root = str(tmp_path / "data")
+    shards = duet("shards", "--tracks", audio_glob, "--output", root, "--streams", "wav-16000",
+                  "--id-from", "stem")  # fmt: skip
+    assert shards.returncode == 0, shards.stderr
+    result = duet("playlists", "--input", os.path.join(catalog, "mpd"), "--format", "mpd",
+                  "--output", root, "--tracks", root)  # fmt: skip
+    line = error_line(result, "playlists")
+    assert "none of the playlists' track ids matches a track under --tracks" in line
+    assert "'duet:track:00000'" in line and "'00000'" in line
+    assert "--id-from" in line and "--track-key" in line
+    assert markers(root) == [os.path.join(root, "_SUCCESS")]

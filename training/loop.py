@@ -189,7 +189,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
     if cfg.resume:
         blob = _read(checkpoint_uri, cfg.endpoint_url)
         if blob is None:
-            raise SystemExit(f"--resume: no checkpoint at {checkpoint_uri}")
+            raise DuetError(f"--resume: no checkpoint at {checkpoint_uri} (train without --resume)")
         saved = checkpoint.loads(blob, checkpoint_uri, map_location=device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
