@@ -126,10 +126,10 @@ def test_a_missing_checkpoint_is_one_line(tmp_path):
     assert "no such checkpoint" in error_line(result, "embed")
 
 
-def test_a_recipe_setting_of_the_wrong_kind_is_a_usage_error(tmp_path):
+def test_a_recipe_setting_of_the_wrong_kind_is_one_line(tmp_path):
     result = duet("train", "--recipe", "alonso-co", "--data", str(tmp_path), "--out",
                   str(tmp_path / "run"), "--set", "lr=abc")  # fmt: skip
-    assert "--set lr=abc: lr takes a number" in error_line(result, "train", status=2)
+    assert "--set lr='abc': recipe alonso-co needs a float" in error_line(result, "train")
     assert not (tmp_path / "run").exists()
 
 

@@ -38,11 +38,11 @@ def nightly_run(raw: str, out: str, capsys, *extra: str) -> dict[str, str]:
     done = {}
     for line in capsys.readouterr().out.splitlines():
         words = line.split()
-        if line.startswith("[nightly]") and words[1].endswith(":"):
-            if words[2] == "duet":
-                done[words[1][:-1]] = "ran"
+        if line.startswith("[nightly ") and words[2].endswith(":"):  # [nightly 2/5] stage: ...
+            if words[3] == "duet":
+                done[words[2][:-1]] = "ran"
             elif "skipped" in line:
-                done[words[1][:-1]] = "skipped"
+                done[words[2][:-1]] = "skipped"
     return done
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 import fsspec
 import torch
 
+from duet import progress
 from duet.errors import DuetError
 from duet.hashing import derive_seed
 from duet.training import checkpoint, data, systems
@@ -314,7 +315,8 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
     ids, vectors = [], []
     stats = root.stats(view.profile) if view.profile else None
     with torch.no_grad():
-        for track, member in sorted(root.members.get(view.stream, {}).items()):
+        members = sorted(root.members.get(view.stream, {}).items())
+        for track, member in progress.steps(members, desc="embed", unit="trk"):
             count = member.length // view.length
             if count == 0:
                 continue
@@ -330,6 +332,9 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
                      for i in range(0, count, batch)]  # fmt: skip
             ids.append(track)
             vectors.append(torch.cat(parts).mean(dim=0).float().cpu().numpy())
+    if not ids:
+        raise DuetError(f"no track of {data_uri} has one window of stream {view.stream} "
+                        f"({len(members)} tracks in the stream; check --data)")  # fmt: skip
     matrix = np.stack(vectors).astype(np.float32)
     table = pa.table(
         {

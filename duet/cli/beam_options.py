@@ -24,7 +24,7 @@ def _beam_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def unknown(beam_args: list[str]) -> list[str]:
+def unknown_to_beam(beam_args: list[str]) -> list[str]:
     """The words of ``beam_args`` Beam does not know (an unknown option and its value)."""
     if not beam_args:
         return []

@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn
 
 from duet import __version__
-from duet.cli import beam_options
+from duet.cli.beam_options import refusal, unknown_to_beam
 from duet.errors import DuetError, UsageError
 
 DESCRIPTION = (
@@ -60,8 +60,10 @@ def build_parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     """The parser of every command, with the options of ``commands`` (default: all of them;
     the others get their name and help only, without importing their module)."""
     parser = Parser(prog="duet", description=DESCRIPTION,
-                    epilog="--debug (or DUET_DEBUG=1) anywhere: tracebacks instead of one-line "
-                           "errors.")  # fmt: skip
+                    epilog="Anywhere on the line: --debug (or DUET_DEBUG=1) shows tracebacks "
+                           "instead of one-line errors; --quiet (or DUET_QUIET=1) shows progress "
+                           "as a line every 30 s instead of bars, as when output is not a "
+                           "terminal.")  # fmt: skip
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, summary) in COMMANDS.items():
@@ -86,6 +88,10 @@ def run_command(argv: list[str]) -> int:
         argv = [a for a in argv if a != "--debug"]
         os.environ["DUET_DEBUG"] = "1"
     command = command_of(argv)
+    if "--quiet" in argv:
+        os.environ["DUET_QUIET"] = "1"
+        if "--quiet" not in _option_names(argv, command):
+            argv = [a for a in argv if a != "--quiet"]
     try:
         return _run(argv)
     except DuetError as exc:
@@ -110,11 +116,11 @@ def _run(argv: list[str]) -> int:
         a.startswith(FILESYSTEM_OPTIONS) for a in beam_args if a.startswith("-")
     )
     if args.command in BEAM_COMMANDS:
-        unknown = beam_options.unknown(beam_args)
+        unknown = unknown_to_beam(beam_args)
     else:
         unknown = [] if filesystem_only else beam_args
     if unknown:
-        raise UsageError(beam_options.refusal(unknown, args.command in BEAM_COMMANDS,
+        raise UsageError(refusal(unknown, args.command in BEAM_COMMANDS,
                                               _option_names(argv, named)))  # fmt: skip
     if args.command in BEAM_COMMANDS + FILESYSTEM_COMMANDS:
         _configure_filesystems(beam_args)

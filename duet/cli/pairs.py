@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable
 
-from duet import layout
+from duet import layout, progress
 from duet.cli.common import (
     BEAM_DESCRIPTION,
     is_local,
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     published = time.time()
     done = run_beam_job(lambda pipeline: pairs.build(pipeline, job, published=published),
                         beam_args, shape=pairs.PairsSummary, published=lambda: job.run_dir,
-                        errors=(PairsInputError,))  # fmt: skip
+                        errors=(PairsInputError,), around=lambda: progress.monitored(
+                            len(job.strategies) * (job.epochs[1] - job.epochs[0]), "pairs", "epoch"))  # fmt: skip
     body = done.summary
     print(f"run {job.run}: {len(job.strategies)} strategies x epochs {job.epochs[0]}.."
           f"{job.epochs[1] - 1} ({body['skipped_epochs']} already written) -> {job.run_dir}")  # fmt: skip
