@@ -239,3 +239,22 @@ def test_playlist_ids_matching_no_audio_show_both_sides_and_the_options(audio_gl
     assert "'duet:track:00000'" in line and "'00000'" in line
     assert "--id-from" in line and "--track-key" in line
     assert markers(root) == [os.path.join(root, "_SUCCESS")]
+
+
+def test_pairs_split_reads_the_split_column_of_the_shards_manifest(catalog, tmp_path):
+    paths = sorted(glob.glob(os.path.join(catalog, "audio", "*", "*")))
+    split = {f"t{i}": "test" if i % 3 == 0 else "train" for i in range(len(paths))}
+    manifest = tmp_path / "tracks.csv"
+    manifest.write_text("track_id,audio_uri,split\n" + "".join(
+        f"t{i},{p},{split[f't{i}']}\n" for i, p in enumerate(paths)))  # fmt: skip
+    root = str(tmp_path / "data")
+    shards = duet("shards", "--tracks", str(manifest), "--output", root, "--streams", "mel-alonso")
+    assert shards.returncode == 0, shards.stderr
+    pairs = duet("pairs", "--data", root, "--strategies", "self_mel", "--epochs", "1",
+                 "--split", "train")  # fmt: skip
+    assert pairs.returncode == 0, pairs.stderr
+    parts = glob.glob(os.path.join(root, "pairs", "run-*", "self_mel", "*", "*.parquet"))
+    table = pa.concat_tables([schemas.read_table(p, schemas.PAIRS) for p in parts])
+    assert set(table.column("anchor_id").to_pylist()) == {
+        t for t, s in split.items() if s == "train"
+    }

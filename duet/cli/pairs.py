@@ -40,7 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--epochs", default="0:50", help="A:B for epochs A..B-1, or N (default 0:50)")
     add("--seed", type=int, default=0)
     add("--run-id", default=None, help="default: run-<digest of inputs and config>")
-    add("--split", default=None, help="only tracks of these splits, e.g. train")
+    add("--split", default=None,
+        help="only tracks of these splits, e.g. train: from the splits table (--splits, or "
+             "duet splits' own), else from the split column of the shards manifest")  # fmt: skip
     add("--keep", type=int, default=None, help="keep only the newest K complete runs")
     add("--verify", default=None, metavar="RUN",
         help="re-check the invariants of a published run (or LATEST) and exit")  # fmt: skip
