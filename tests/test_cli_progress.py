@@ -1,5 +1,5 @@
-"""Long work is visible: a bar on a terminal; one plain line every DUET_PROGRESS_EVERY seconds
-and one at the end when stderr is a file or a pipe (a scheduler's log), or with --quiet."""
+"""Long work is visible (a bar on a terminal; one plain line every DUET_PROGRESS_EVERY seconds
+and one at the end when stderr is a file or a pipe, or with --quiet), and so is partial emptiness."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def test_a_no_op_shards_rerun_reports_every_track_unchanged_and_no_bar_with_quie
     assert "nothing to decode (every shard unchanged)" in again.stdout
     last = again.stderr.strip().splitlines()[-1]
     assert last.startswith("tracks: ") and "(100 %)" in last and "0 failed" in last
+
+
+def test_epochs_without_pairs_are_reported_loudly(capsys):
+    from duet.cli.pairs import warn_empty_epochs
+
+    warn_empty_epochs({"w2v": {"0000": {"rows": 0}, "0001": {"rows": 12}},
+                       "playlist_co": {"0000": {"rows": 3}, "0001": {"rows": 4}}})  # type: ignore[dict-item]  # fmt: skip
+    err = capsys.readouterr().err
+    assert "WARNING: w2v: 1 of 2 epochs have no pairs (epochs 0)" in err
+    assert "playlist_co" not in err

@@ -177,6 +177,7 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
         ids = sorted(t for t, v in values.items() if t in vectors and v not in (None, []))
         if not ids:
             raise DuetError(unmatched(values, vectors, labels, embeddings))
+        report["labelled"] = {"in_labels": len(values), "with_embedding": len(ids)}
         if splits:
             test = held_out(splits) & set(ids)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if not body["audio_filter"]:
         print(f"note: {args.data} has no published audio index; tracks were not filtered by audio")
     print_stats(body["stats"])
+    warn_empty_epochs(body["stats"])
     print(f"LATEST -> {job.run}; wall time {done.wall:.1f} s")
     if body.get("pruned"):
         print(f"pruned {len(body['pruned'])} old run(s): {', '.join(body['pruned'])}")
@@ -103,6 +105,17 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"verified {checked} epoch files of run {run}: "
           f"{'all invariants hold' if not bad else f'{len(bad)} with problems'}")  # fmt: skip
     return 1 if bad else 0
+
+
+def warn_empty_epochs(stats: dict[str, dict[str, EpochStats]]) -> None:
+    """Partial emptiness, loud: a strategy whose run has epochs without a single pair."""
+    for strategy, epochs in sorted(stats.items()):
+        empty = sorted(int(e) for e, s in epochs.items() if not s["rows"])
+        if empty:
+            shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+            print(f"WARNING: {strategy}: {len(empty)} of {len(epochs)} epochs have no pairs "
+                  f"(epochs {shown}); a trainer reading them gets nothing from {strategy} "
+                  "there (check its input tables)", file=sys.stderr)  # fmt: skip
 
 
 def print_stats(stats: dict[str, dict[str, EpochStats]]) -> None:

@@ -163,6 +163,8 @@ def build(pipeline: beam.Pipeline, job: PairsJob, published: float) -> beam.PCol
     for strategy in job.strategies:
         for name in job.inputs.needed(strategy, job.split):
             require(job.inputs.uri(name), f"{strategy} needs the {name} table")
+    if job.split and not job.inputs.splits_table():
+        Sources(job.inputs, job.split).index_split()  # the index's split column, checked now
     current = publish.read_success(job.run_dir)
     if current is not None and current.get("key") != job.key:
         publish.clear_success(job.run_dir)  # a reused --run-id over other inputs: unpublish
