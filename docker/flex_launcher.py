@@ -5,6 +5,12 @@ import sys
 
 from duet.cli import main
 from duet.dataflow import launcher_argv
+from duet.errors import UsageError
 
 if __name__ == "__main__":
-    sys.exit(main(launcher_argv(sys.argv[1:])))
+    try:
+        argv = launcher_argv(sys.argv[1:])
+    except UsageError as exc:
+        print(f"flex template: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_status)
+    sys.exit(main(argv))

@@ -9,6 +9,7 @@ import json
 import sys
 
 from duet.cli import build_parser
+from duet.errors import UsageError
 
 IMAGE = "REGION-docker.pkg.dev/PROJECT/duet/worker:0.1.0"
 LOCAL_ONLY = {"playlists": {"workers", "spill-dir"}}
@@ -76,7 +77,7 @@ def launcher_argv(args: list[str]) -> list[str]:
     everything else (Beam's own options) passes through."""
     jobs = [a.split("=", 1)[1] for a in args if a.startswith("--job=")]
     if len(jobs) != 1 or jobs[0] not in template_jobs():
-        raise SystemExit(f"flex template: --job must be one of {sorted(template_jobs())}")
+        raise UsageError(f"--job must be one of {sorted(template_jobs())}")
     flags = {n for n, a in _options(template_jobs()[jobs[0]]) if a.nargs == 0}
     out = jobs[0].split("-", 1) if jobs[0].startswith(("embeddings-", "features-")) else [jobs[0]]
     for arg in args:
@@ -85,7 +86,7 @@ def launcher_argv(args: list[str]) -> list[str]:
             continue
         if name in flags:
             if value.lower() not in ("true", "false", ""):
-                raise SystemExit(f"flex template: --{name} takes true or false, not {value!r}")
+                raise UsageError(f"--{name} takes true or false, not {value!r}")
             out += [f"--{name}"] if value.lower() in ("true", "") else []
         elif name == "input":
             out += ["--input", *value.split()]

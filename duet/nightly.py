@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from duet import layout, publish, storage
+from duet.errors import DuetError
 
 
 @dataclass(frozen=True)
@@ -83,19 +84,23 @@ def run(stages: list[Stage], output: str, beam_args: list[str],
     ``beam_args``); returns {stage: "ran" | "skipped"}."""
     state = _read_state(output)
     done: dict[str, str] = {}
-    for stage in stages:
+    for number, stage in enumerate(stages, start=1):
         key = stage.key()
+        step = f"[nightly {number}/{len(stages)}] {stage.name}"
         if stage.name != "pairs" and state.get(stage.name) == key and _published(stage):
-            log(f"[nightly] {stage.name}: inputs unchanged, skipped")
+            log(f"{step}: inputs unchanged, skipped")
             done[stage.name] = "skipped"
             continue
-        log(f"[nightly] {stage.name}: duet {' '.join(stage.argv)}")
+        log(f"{step}: duet {' '.join(stage.argv)}")
         start = time.monotonic()
         code = invoke([*stage.argv, *beam_args])
         if code:
-            raise SystemExit(f"duet nightly: stage {stage.name} failed with exit code {code}")
+            raise DuetError(
+                f"stage {stage.name} failed with exit code {code} (fix what it "
+                "printed above and re-run: finished stages are skipped)"
+            )
         state[stage.name] = key
         storage.write_bytes(layout.at(output, layout.NIGHTLY), publish.dumps(state))
-        log(f"[nightly] {stage.name}: done in {time.monotonic() - start:.1f} s")
+        log(f"{step}: done in {time.monotonic() - start:.1f} s")
         done[stage.name] = "ran"
     return done

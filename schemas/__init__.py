@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from duet import storage
+from duet.errors import DuetError
 
 TRACK_MANIFEST = pa.schema(
     [
@@ -226,7 +227,7 @@ index stream, e.g. ``wav-22050`` or ``mel-choi``) and offsets and ``length`` in 
 (samples or frames); ``positive_offset`` is null for single-window strategies (cpc)."""
 
 
-class SchemaError(ValueError):
+class SchemaError(DuetError, ValueError):
     """A table does not match its declared schema."""
 
 

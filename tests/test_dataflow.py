@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import (
 
 from duet import dataflow
 from duet.cli import build_parser
+from duet.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIABLES = ["PROJECT=my-project", "REGION=europe-west1", "BUCKET=my-bucket",
@@ -105,9 +106,9 @@ def test_flex_launcher_turns_parameters_into_a_duet_command(params, expected):
 
 
 def test_flex_launcher_rejects_a_missing_or_unknown_job():
-    with pytest.raises(SystemExit, match="--job must be one of"):
+    with pytest.raises(UsageError, match="--job must be one of"):
         dataflow.launcher_argv(["--output=gs://b/d"])
-    with pytest.raises(SystemExit, match="--job must be one of"):
+    with pytest.raises(UsageError, match="--job must be one of"):
         dataflow.launcher_argv(["--job=train"])
 
 

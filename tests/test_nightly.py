@@ -12,6 +12,7 @@ import yaml
 
 from duet import nightly
 from duet.cli import build_parser, main
+from duet.errors import DuetError
 from duet.pipelines.pairs import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,11 +38,11 @@ def nightly_run(raw: str, out: str, capsys, *extra: str) -> dict[str, str]:
     done = {}
     for line in capsys.readouterr().out.splitlines():
         words = line.split()
-        if line.startswith("[nightly]") and words[1].endswith(":"):
-            if words[2] == "duet":
-                done[words[1][:-1]] = "ran"
+        if line.startswith("[nightly ") and words[2].endswith(":"):  # [nightly 2/5] stage: ...
+            if words[3] == "duet":
+                done[words[2][:-1]] = "ran"
             elif "skipped" in line:
-                done[words[1][:-1]] = "skipped"
+                done[words[2][:-1]] = "skipped"
     return done
 
 
@@ -87,7 +88,7 @@ def test_a_crashed_night_resumes_at_the_failed_stage(raw, tmp_path, capsys):
             return 3
         return main(argv)
 
-    with pytest.raises(SystemExit, match="stage cooccurrence failed"):
+    with pytest.raises(DuetError, match="stage cooccurrence failed"):
         nightly.run(stages, out, [], invoke=flaky)
     done = nightly.run(stages, out, [], invoke=flaky)
     assert done == {"playlists": "skipped", "cooccurrence": "ran", "pairs": "ran"}

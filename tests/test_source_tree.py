@@ -107,6 +107,21 @@ def test_no_source_file_is_over_500_lines():
     assert long == []
 
 
+def test_library_code_never_raises_system_exit():
+    """User errors are DuetErrors, turned into one line and an exit status in one place (the
+    command line's boundary), never a SystemExit from deep inside a job."""
+    raising = []
+    for name, path in modules().items():
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                called = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(called, ast.Name) and called.id == "SystemExit":
+                    raising.append(f"{name}:{node.lineno}")
+    assert raising == []
+
+
 def test_no_two_modules_import_each_other():
     known = modules()
     graph = {name: imports(path, known) - {name} for name, path in known.items()}

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from duet import schemas, storage
@@ -146,6 +148,10 @@ def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:
     """Track id → its label (or list of labels with ``multilabel``) from a table with
     ``track_id`` and ``column``; a list column gives its first item as the single label."""
     labels = schemas.table_from_bytes(storage.read_bytes(uri), uri, strings=("track_id",))
+    for name, option in (("track_id", "a track_id column"), (column, "--label-column")):
+        if name not in labels.column_names:
+            raise DuetError(f"--labels {uri} has no column {name!r} (its columns: "
+                            f"{', '.join(labels.column_names[:12])}; it needs {option})")  # fmt: skip
     values = dict(zip(labels.column("track_id").to_pylist(), labels.column(column).to_pylist(),
                       strict=True))  # fmt: skip
     if not multilabel:
@@ -169,6 +175,9 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
             raise DuetError("--shots: the few-shot probe takes single labels (no --multilabel)")
         values = read_labels(labels, label_column, multilabel)
         ids = sorted(t for t, v in values.items() if t in vectors and v not in (None, []))
+        if not ids:
+            raise DuetError(unmatched(values, vectors, labels, embeddings))
+        report["labelled"] = {"in_labels": len(values), "with_embedding": len(ids)}
         if splits:
             test = held_out(splits) & set(ids)
         else:
@@ -176,11 +185,17 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
             test = set(rng.choice(ids, size=max(1, len(ids) // 5), replace=False).tolist())
         train_ids = [t for t in ids if t not in test]
         test_ids = sorted(test)
+        if not test_ids or not train_ids:
+            raise DuetError(f"{len(ids)} labelled tracks have embeddings, {len(test_ids)} of them "
+                            "test tracks: the probe needs both train and test tracks (check "
+                            "--splits)")  # fmt: skip
         report["probe"] = probe(
             np.stack([vectors[t] for t in train_ids]), [values[t] for t in train_ids],
             np.stack([vectors[t] for t in test_ids]), [values[t] for t in test_ids],
             multilabel=multilabel, seed=seed,
         )  # fmt: skip
+        report["probe"] |= baseline([values[t] for t in train_ids], [values[t] for t in test_ids],
+                                    multilabel)  # fmt: skip
         if shots:
             report["few_shot"] = few_shot(np.stack([vectors[t] for t in ids]),
                                           [values[t] for t in ids], shots, draws, seed)  # fmt: skip
@@ -196,6 +211,37 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
         report["continuation"] = {**continuation(vectors, lists, seed=seed, candidates=held),
                                   "targets": "test split" if splits else "all tracks"}  # fmt: skip
     return report
+
+
+def baseline(train_y: list, test_y: list, multilabel: bool) -> dict:
+    """What the probe's score means: ``n_train`` and ``n_test`` tracks, and the score of a probe
+    that ignores the audio: the accuracy of always answering the most frequent training class
+    (``majority_accuracy``), or for tags the PR-AUC of a constant score (the mean share of test
+    tracks carrying each tag, ``prevalence_pr_auc``; a constant score's ROC-AUC is 0.5)."""
+    out: dict = {"n_train": len(train_y), "n_test": len(test_y)}
+    if multilabel:
+        tags = sorted({t for y in train_y for t in y} & {t for y in test_y for t in y})
+        shares = [sum(t in y for y in test_y) / len(test_y) for t in tags]
+        out["prevalence_pr_auc"] = float(np.mean(shares)) if shares else 0.0
+    else:
+        majority = Counter(train_y).most_common(1)[0][0]
+        out["majority_class"] = majority
+        out["majority_accuracy"] = sum(y == majority for y in test_y) / len(test_y)
+    return out
+
+
+def unmatched(values: dict[str, object], vectors: dict, labels: str, embeddings: str) -> str:
+    """Why no labelled track has an embedding, with a few ids from each side."""
+    labelled = sorted(t for t, v in values.items() if v not in (None, []))
+    if not labelled:
+        return f"--labels {labels}: no track has a label"
+    theirs, ours = labelled[:3], sorted(vectors)[:3]
+    return (
+        f"none of the {len(labelled):,} labelled tracks of --labels {labels} has an "
+        f"embedding in --embeddings {embeddings}: labels have {', '.join(map(repr, theirs))}, "
+        f"embeddings have {', '.join(map(repr, ours))} (the labels' track_id must equal the "
+        "ids the audio got in duet shards: --id-from, --id-column)"
+    )
 
 
 def held_out(splits: str) -> set[str]:

@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 import fsspec
 import torch
 
+from duet import progress
 from duet.errors import DuetError
 from duet.hashing import derive_seed
 from duet.training import checkpoint, data, systems
@@ -191,7 +192,7 @@ def train(cfg: TrainConfig, overrides: dict | None = None) -> TrainSummary:
     if cfg.resume:
         blob = _read(checkpoint_uri, cfg.endpoint_url)
         if blob is None:
-            raise SystemExit(f"--resume: no checkpoint at {checkpoint_uri}")
+            raise DuetError(f"--resume: no checkpoint at {checkpoint_uri} (train without --resume)")
         saved = checkpoint.loads(blob, checkpoint_uri, map_location=device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -322,7 +323,8 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
     ids, vectors = [], []
     stats = root.stats(view.profile) if view.profile else None
     with torch.no_grad():
-        for track, member in sorted(root.members.get(view.stream, {}).items()):
+        members = sorted(root.members.get(view.stream, {}).items())
+        for track, member in progress.steps(members, desc="embed", unit="trk"):
             count = member.length // length
             if count == 0:
                 continue
@@ -336,6 +338,9 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
                 windows = (windows - stats.mean) / stats.std
             ids.append(track)
             vectors.append(summaries.track_vector(model, windows, kind, dev, batch))
+    if not ids:
+        raise DuetError(f"no track of {data_uri} has one window of stream {view.stream} "
+                        f"({len(members)} tracks in the stream; check --data)")  # fmt: skip
     matrix = np.stack(vectors).astype(np.float32)
     table = pa.table(
         {

@@ -175,7 +175,7 @@ def _check_type(name: str, key: str, value: Any, annotation: str, source: str) -
     wanted = _TYPES[base]
     if isinstance(value, bool) and base != "bool" or not isinstance(value, wanted):
         raise RecipeError(f"{source}{key}={value!r}: recipe {name} needs a {base}")
-    return float(value) if base == "float" else value
+    return float(value) if base == "float" and isinstance(value, int) else value
 
 
 def _typed(name: str, recipe: dict, overrides: dict) -> dict:
@@ -196,8 +196,9 @@ def _typed(name: str, recipe: dict, overrides: dict) -> dict:
             continue
         source = "--set " if key in overrides else ""
         value = _check_type(name, key, value, str(fields[key].type), source)
-        if isinstance(value, dict) and fields[key].default_factory is not dataclasses.MISSING:
-            default = fields[key].default_factory()
+        factory = fields[key].default_factory
+        if isinstance(value, dict) and callable(factory):
+            default = factory()
             if unknown := sorted(set(value) - set(default)):
                 raise RecipeError(f"{source}{key}: recipe {name} has no {key} setting "
                                   f"{', '.join(unknown)}; it has {', '.join(default)}")  # fmt: skip

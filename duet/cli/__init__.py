@@ -11,7 +11,8 @@ import logging
 import os
 import sys
 
-from duet.cli.commands import build_parser, run_command
+from duet.cli import interrupt
+from duet.cli.commands import build_parser, command_of, run_command
 
 __all__ = ["build_parser", "main"]
 
@@ -24,8 +25,16 @@ class _QuietBeamImports(logging.Filter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``duet`` command: logging set up, then one command line run (exit status)."""
+    """The ``duet`` command: logging set up, then one command line run (exit status). Ctrl-C
+    or SIGTERM ends the process at once with status 130 (see :mod:`duet.cli.interrupt`)."""
     logging.basicConfig(level=os.environ.get("DUET_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger().addFilter(_QuietBeamImports())
-    return run_command(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = command_of(argv)
+    try:
+        with interrupt.handled(command):
+            return run_command(argv)
+    except KeyboardInterrupt:  # raised before the handler was installed or by a command's own
+        interrupt.exit_interrupted(command)
+        raise

@@ -12,12 +12,15 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from duet import __version__
-from duet.errors import DuetError
+from duet.cli.beam_options import refusal, unknown_to_beam
+from duet.errors import DuetError, UsageError
 
 DESCRIPTION = (
-    "The ``duet`` command line: one sub-command per job; Beam options pass through untouched."
+    "The ``duet`` command line: one sub-command per job; options Beam knows (--runner, "
+    "--project, --direct_num_workers, ...) pass through to Beam, any other is refused."
 )
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("doctor", "print versions and which ffmpeg is used"),
@@ -45,10 +48,22 @@ FILESYSTEM_COMMANDS = ("report",)
 FILESYSTEM_OPTIONS = ("--s3_", "--project", "--gcs_", "--hdfs_")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a command line it cannot parse raises :class:`UsageError` (one
+    line, exit status 2) instead of printing the usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     """The parser of every command, with the options of ``commands`` (default: all of them;
     the others get their name and help only, without importing their module)."""
-    parser = argparse.ArgumentParser(prog="duet", description=DESCRIPTION)
+    parser = Parser(prog="duet", description=DESCRIPTION,
+                    epilog="Anywhere on the line: --debug (or DUET_DEBUG=1) shows tracebacks "
+                           "instead of one-line errors; --quiet (or DUET_QUIET=1) shows progress "
+                           "as a line every 30 s instead of bars, as when output is not a "
+                           "terminal.")  # fmt: skip
     parser.add_argument("--version", action="version", version=f"duet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, summary) in COMMANDS.items():
@@ -58,25 +73,70 @@ def build_parser(commands: set[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def run_command(argv: list[str]) -> int:
-    """Parse and run one command line; a user mistake (DuetError) prints one line,
-    ``duet <command>: <what is wrong>``, and returns 1 (``DUET_DEBUG=1``: raises it)."""
+def command_of(argv: list[str]) -> str | None:
+    """The command an argument list names (its first word, when it is one), for messages."""
     named = next((a for a in argv if not a.startswith("-")), None)
-    args, beam_args = build_parser({named} if named in COMMANDS else set()).parse_known_args(argv)
-    filesystem_only = args.command in FILESYSTEM_COMMANDS and all(
-        a.startswith(FILESYSTEM_OPTIONS) for a in beam_args if a.startswith("-")
-    )
-    if args.command not in BEAM_COMMANDS and beam_args and not filesystem_only:
-        raise SystemExit(f"duet {args.command}: unrecognized arguments: {' '.join(beam_args)}")
-    if args.command in BEAM_COMMANDS + FILESYSTEM_COMMANDS:
-        _configure_filesystems(beam_args)
+    return named if named in COMMANDS else None
+
+
+def run_command(argv: list[str]) -> int:
+    """Parse and run one command line; returns its exit status. A user mistake (a DuetError)
+    prints one line, ``duet <command>: <what is wrong> (<what to do>)``, and returns 1 (2 for a
+    command line that cannot be parsed); any other exception one line too, naming it as a bug.
+    With ``--debug`` (anywhere) or ``DUET_DEBUG=1`` both raise, with their traceback."""
+    if "--debug" in argv:
+        argv = [a for a in argv if a != "--debug"]
+        os.environ["DUET_DEBUG"] = "1"
+    command = command_of(argv)
+    if "--quiet" in argv:
+        os.environ["DUET_QUIET"] = "1"
+        if "--quiet" not in _option_names(argv, command):
+            argv = [a for a in argv if a != "--quiet"]
     try:
-        return args.func(args, beam_args)
+        return _run(argv)
     except DuetError as exc:
         if os.environ.get("DUET_DEBUG"):
             raise
-        print(f"duet {args.command}: {exc}", file=sys.stderr)
+        print(f"duet {command or ''}: {exc}".replace(" :", ":"), file=sys.stderr)
+        return exc.exit_status
+    except Exception as exc:
+        if os.environ.get("DUET_DEBUG"):
+            raise
+        what = str(exc).strip().splitlines()
+        print(f"duet {command or ''}: {type(exc).__name__}: {what[0] if what else ''} (a bug in "
+              "duet, not your mistake: re-run with --debug for the traceback and report it)",
+              file=sys.stderr)  # fmt: skip
         return 1
+
+
+def _run(argv: list[str]) -> int:
+    named = command_of(argv)
+    args, beam_args = build_parser({named} if named else set()).parse_known_args(argv)
+    filesystem_only = args.command in FILESYSTEM_COMMANDS and all(
+        a.startswith(FILESYSTEM_OPTIONS) for a in beam_args if a.startswith("-")
+    )
+    if args.command in BEAM_COMMANDS:
+        unknown = unknown_to_beam(beam_args)
+    else:
+        unknown = [] if filesystem_only else beam_args
+    if unknown:
+        raise UsageError(refusal(unknown, args.command in BEAM_COMMANDS,
+                                              _option_names(argv, named)))  # fmt: skip
+    if args.command in BEAM_COMMANDS + FILESYSTEM_COMMANDS:
+        _configure_filesystems(beam_args)
+    return args.func(args, beam_args)
+
+
+def _option_names(argv: list[str], command: str | None) -> list[str]:
+    """Every option string of the (sub-)command ``argv`` runs, for "did you mean"."""
+    parser: argparse.ArgumentParser = build_parser({command} if command else set())
+    words = [a for a in argv if not a.startswith("-")]
+    for word in words:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or word not in sub.choices:
+            break
+        parser = sub.choices[word]
+    return [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
 
 
 def _configure_filesystems(beam_args: list[str]) -> None:

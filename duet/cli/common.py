@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from duet import layout, publish
 from duet.errors import DuetError
 
-BEAM_DESCRIPTION = "Unknown options are passed to Beam."
+BEAM_DESCRIPTION = "Options Beam knows (--runner, --project, ...) are passed to Beam."
 
 
 S = TypeVar("S", bound=Mapping[str, object])
@@ -62,7 +62,7 @@ def run_beam_job(
         try:
             result = pipeline.run()
             result.wait_until_finish()
-        except errors as exc:
+        except (*errors, DuetError) as exc:  # type: ignore[misc]  # mypy: unpacked tuple of classes
             raise DuetError(str(exc).splitlines()[0]) from exc
     wall = time.monotonic() - start
     counters = {m.key.metric.name: m.committed for m in result.metrics().query()["counters"]}

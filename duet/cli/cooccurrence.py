@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from duet import layout, storage
+from duet import layout, progress, storage
 from duet.cli.common import BEAM_DESCRIPTION, print_table, run_beam_job
 from duet.errors import DuetError
 from duet.pipelines.cooccurrence import job as cooccurrence
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     )  # fmt: skip
     done = run_beam_job(lambda pipeline: cooccurrence.build(pipeline, job), beam_args,
                         shape=cooccurrence.CoocSummary, published=job.folder,
-                        unpublish=[job.folder])  # fmt: skip
+                        unpublish=[job.folder],
+                        around=lambda: progress.monitored(job.blocks, "blocks", "block"))  # fmt: skip
     counts = done.summary["counts"]
     print_table([
         ("groups used", f"{counts.get('groups_used', 0):,} of {counts.get('groups_read', 0):,} "

@@ -15,7 +15,9 @@ from duet.pipelines.tables.cf import MODELS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Unknown options are passed to every Beam stage."
+    parser.description = (
+        "Options Beam knows (--runner, --project, ...) are passed to every Beam stage."
+    )
     add = parser.add_argument
     add("--output", required=True, help="dataset root")
     add("--input", nargs="+", default=None,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable
 
-from duet import layout
+from duet import layout, progress
 from duet.cli.common import (
     BEAM_DESCRIPTION,
     is_local,
@@ -40,7 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--epochs", default="0:50", help="A:B for epochs A..B-1, or N (default 0:50)")
     add("--seed", type=int, default=0)
     add("--run-id", default=None, help="default: run-<digest of inputs and config>")
-    add("--split", default=None, help="only tracks of these splits, e.g. train")
+    add("--split", default=None,
+        help="only tracks of these splits, e.g. train: from the splits table (--splits, or "
+             "duet splits' own), else from the split column of the shards manifest")  # fmt: skip
     add("--keep", type=int, default=None, help="keep only the newest K complete runs")
     add("--verify", default=None, metavar="RUN",
         help="re-check the invariants of a published run (or LATEST) and exit")  # fmt: skip
@@ -76,13 +79,15 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     published = time.time()
     done = run_beam_job(lambda pipeline: pairs.build(pipeline, job, published=published),
                         beam_args, shape=pairs.PairsSummary, published=lambda: job.run_dir,
-                        errors=(PairsInputError,))  # fmt: skip
+                        errors=(PairsInputError,), around=lambda: progress.monitored(
+                            len(job.strategies) * (job.epochs[1] - job.epochs[0]), "pairs", "epoch"))  # fmt: skip
     body = done.summary
     print(f"run {job.run}: {len(job.strategies)} strategies x epochs {job.epochs[0]}.."
           f"{job.epochs[1] - 1} ({body['skipped_epochs']} already written) -> {job.run_dir}")  # fmt: skip
     if not body["audio_filter"]:
         print(f"note: {args.data} has no published audio index; tracks were not filtered by audio")
     print_stats(body["stats"])
+    warn_empty_epochs(body["stats"])
     print(f"LATEST -> {job.run}; wall time {done.wall:.1f} s")
     if body.get("pruned"):
         print(f"pruned {len(body['pruned'])} old run(s): {', '.join(body['pruned'])}")
@@ -100,6 +105,17 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"verified {checked} epoch files of run {run}: "
           f"{'all invariants hold' if not bad else f'{len(bad)} with problems'}")  # fmt: skip
     return 1 if bad else 0
+
+
+def warn_empty_epochs(stats: dict[str, dict[str, EpochStats]]) -> None:
+    """Partial emptiness, loud: a strategy whose run has epochs without a single pair."""
+    for strategy, epochs in sorted(stats.items()):
+        empty = sorted(int(e) for e, s in epochs.items() if not s["rows"])
+        if empty:
+            shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+            print(f"WARNING: {strategy}: {len(empty)} of {len(epochs)} epochs have no pairs "
+                  f"(epochs {shown}); a trainer reading them gets nothing from {strategy} "
+                  "there (check its input tables)", file=sys.stderr)  # fmt: skip
 
 
 def print_stats(stats: dict[str, dict[str, EpochStats]]) -> None:

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 
 from duet import layout, schemas
 from duet.cli.common import BeamRun, is_local, parse_size, print_table, run_beam_job
 from duet.pipelines.audio import job as shards
 from duet.pipelines.audio.decode import DECODERS
-from duet.pipelines.audio.manifest import read_manifest
+from duet.pipelines.audio.manifest import ID_FROM, Columns, read_manifest
 from duet.pipelines.audio.track import WAV_FORMATS, AudioConfig
 from duet.pipelines.shardset.job import previous_num_shards
 from duet.progress import Monitor
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Unknown options are passed to Beam (e.g. --runner DataflowRunner, "
+    parser.description = ("Options Beam knows are passed to Beam (e.g. --runner DataflowRunner, "
                           "--direct_num_workers 2 --direct_running_mode multi_processing).")  # fmt: skip
     add = parser.add_argument
     add("--tracks", required=True,
         help="track manifest (.parquet/.csv/.jsonl) or a glob of audio files")  # fmt: skip
     add("--output", required=True, help="dataset root (local path, gs://, s3://)")
+    add("--id-from", choices=ID_FROM, default="path",
+        help="a glob's track ids: the path below the glob's folder (rock/a.mp3) or the file "
+             "name without extension (a); match them to your playlists' ids (default path)")  # fmt: skip
+    add("--id-column", default="track_id", help="manifest column of track ids (default track_id)")
+    add("--audio-column", default="audio_uri",
+        help="manifest column of audio paths or URIs, relative to the manifest (default audio_uri)")  # fmt: skip
     add("--streams", default=shards.DEFAULT_STREAMS,
         help="comma-separated wav-<rate>, mel-<preset> or profile .yaml "
              f"(default {shards.DEFAULT_STREAMS})")  # fmt: skip
@@ -52,13 +59,18 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         min_sample_rate=args.min_sample_rate, decoder=args.decoder, decode_timeout=args.decode_timeout,
     )  # fmt: skip
     progress = tempfile.mkdtemp(prefix="duet-progress-") if is_local(beam_args) else None
-    job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config,
+    columns = Columns(track_id=args.id_column, audio_uri=args.audio_column, id_from=args.id_from)
+    if is_local(beam_args) and not any(a.startswith("--direct_num_workers") for a in beam_args):
+        # tracks decode independently and decoders release the GIL: one thread per core
+        beam_args = [*beam_args, "--direct_num_workers", str(os.cpu_count() or 1),
+                     "--direct_running_mode", "multi_threading"]  # fmt: skip
+    job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config, columns=columns,
                            num_shards=args.num_shards or previous_num_shards(args.output),
                            shard_bytes=parse_size(args.shard_size), progress_dir=progress)  # fmt: skip
 
     def monitor() -> Monitor:
         assert progress is not None
-        return Monitor(progress, len(read_manifest(args.tracks).rows))
+        return Monitor(progress, len(read_manifest(args.tracks, columns).rows))
 
     done = run_beam_job(lambda pipeline: shards.build(pipeline, job), beam_args,
                         shape=shards.ShardsSummary, published=args.output, unpublish=[args.output],
@@ -71,19 +83,20 @@ def print_summary(done: BeamRun[shards.ShardsSummary], output: str) -> None:
     """Counts, throughput and sizes of a shards run, then its first failures."""
     body, counters, wall = done.summary, done.counters, done.wall
     counts = body["counts"]
+    decoded, unchanged = counters.get("rows_processed", 0), counters.get("rows_unchanged", 0)
     print_table([
         ("input rows", counts["input_rows"]),
         ("indexed tracks", counts["indexed"]),
         ("failed", counts["failed"]),
         *((f"  failed at {stage}", n) for stage, n in counts["failed_by_stage"].items()),
-        ("audio decoded", f"{body['source_seconds'] / 3600:.2f} h"),
+        ("this run", f"{decoded:,} decoded, {unchanged:,} unchanged"),
+        ("audio indexed", f"{body['source_seconds'] / 3600:.2f} h"),
         *_source_rows(counts),
         ("shards", f"{body['num_shards']} per stream ({counters.get('shards_written', 0)} "
                    f"written, {counters.get('shards_reused', 0)} unchanged)"),
         *((f"  {s}", f"{b / 1e6:.1f} MB") for s, b in body["bytes"].items()),
         ("wall time", f"{wall:.1f} s"),
-        ("throughput", f"{counts['input_rows'] / wall:.1f} tracks/s, "
-                       f"{body['source_seconds'] / wall:.0f}x realtime"),
+        ("throughput", _throughput(decoded, unchanged, body["source_seconds"], wall)),
         ("mel statistics", f"over split '{body['stats_split']}'"),
     ])  # fmt: skip
     _print_source_notes(output)
@@ -92,6 +105,14 @@ def print_summary(done: BeamRun[shards.ShardsSummary], output: str) -> None:
         print(f"\nfailures ({failures.num_rows}, first 20):")
         print_table([(str(f["track_id"])[:40], f["stage"], f["error"][:90])
                      for f in failures.slice(0, 20).to_pylist()], indent="  ")  # fmt: skip
+
+
+def _throughput(decoded: int, unchanged: int, seconds: float, wall: float) -> str:
+    """Tracks/s of the tracks this run decoded; the realtime factor only when it decoded all."""
+    if not decoded:
+        return "nothing to decode (every shard unchanged)"
+    rate = f"{decoded / wall:.1f} tracks/s"
+    return rate if unchanged else f"{rate}, {seconds / wall:.0f}x realtime"
 
 
 def _source_rows(counts: shards.ShardsCounts) -> list[tuple[str, str]]:

@@ -308,6 +308,9 @@ def _decode_ffmpeg(path: str, max_seconds: float, timeout: float) -> Decoded:
                     over_long = True
                     proc.kill()
                     break
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): ffmpeg must not outlive the read
+        proc.kill()
+        raise
     finally:
         proc.stdout.close()
         returncode = proc.wait()

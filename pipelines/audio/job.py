@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from duet import layout, publish, storage
 from duet.errors import DuetError
 from duet.pipelines.audio.decode import LENGTH_CHECKS, AudioError
-from duet.pipelines.audio.manifest import ManifestRow, read_manifest
+from duet.pipelines.audio.manifest import Columns, ManifestRow, read_manifest
 from duet.pipelines.audio.mel import MelProfile, resolve_profile
 from duet.pipelines.audio.track import AudioConfig, process_track
 from duet.pipelines.shardset import job as shardset
@@ -55,6 +55,8 @@ class ShardsJob:
     tracks: str
     output: str
     config: AudioConfig
+    columns: Columns = Columns()
+
     num_shards: int | None = None
     shard_bytes: int = DEFAULT_SHARD_BYTES
     progress_dir: str | None = None
@@ -62,7 +64,7 @@ class ShardsJob:
 
     def read_inputs(self):
         """Manifest rows, failure rows and one meta record (read whole, on one worker)."""
-        manifest = read_manifest(self.tracks)
+        manifest = read_manifest(self.tracks, self.columns)
         for failure in manifest.failures:
             yield beam.pvalue.TaggedOutput("failures", failure)
         yield beam.pvalue.TaggedOutput(

@@ -15,9 +15,33 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from duet import schemas, storage
+from duet.errors import DuetError
 from duet.schemas import track_id_problem
 
 _GLOB_CHARS = set("*?[")
+ID_FROM = ("path", "stem")
+"""How a glob names its tracks: the path below the glob's fixed folder (``rock/a.mp3``), or the
+file name without its extension (``a``)."""
+
+
+class ManifestError(DuetError, ValueError):
+    """A manifest that cannot be read at all: no file matches the glob, a column is missing,
+    the file is not a table."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which manifest columns hold the track id and the audio location, and how a glob names
+    its tracks (``--id-column``, ``--audio-column``, ``--id-from``)."""
+
+    track_id: str = "track_id"
+    audio_uri: str = "audio_uri"
+    id_from: str = "path"
+
+    def fingerprint(self) -> bytes:
+        """Bytes that change the manifest's fingerprint when the ids would change (none for
+        the defaults, so fingerprints of existing roots stay as they were)."""
+        return b"" if self == Columns() else repr(self).encode()
 
 
 @dataclass(frozen=True)
@@ -54,18 +78,28 @@ def _resolve(uri: str, base: str) -> str:
     return storage.join(base, uri)
 
 
-def _records_from_table(data: bytes, kind: str) -> list[dict | None]:
-    if kind == "parquet":
-        table = schemas.parquet_from_bytes(data)
-    else:
-        options = pacsv.ConvertOptions(strings_can_be_null=False, column_types={
-            "track_id": pa.string(), "audio_uri": pa.string(), "split": pa.string()})  # fmt: skip
-        table = pacsv.read_csv(schemas.arrow_reader(data), convert_options=options)
-    missing = {"track_id", "audio_uri"} - set(table.column_names)
+def _records_from_table(data: bytes, kind: str, spec: str, columns: Columns) -> list[dict | None]:
+    names = {columns.track_id: "track_id", columns.audio_uri: "audio_uri", "split": "split"}
+    try:
+        if kind == "parquet":
+            table = schemas.parquet_from_bytes(data)
+        else:
+            options = pacsv.ConvertOptions(strings_can_be_null=False,
+                                           column_types=dict.fromkeys(names, pa.string()))  # fmt: skip
+            table = pacsv.read_csv(schemas.arrow_reader(data), convert_options=options)
+    except pa.ArrowException as exc:
+        raise ManifestError(f"{spec} is not a readable {kind.upper()} table "
+                            f"({_clip(str(exc).splitlines()[0], 120)})") from None  # fmt: skip
+    missing = [c for c in (columns.track_id, columns.audio_uri) if c not in table.column_names]
     if missing:
-        raise ValueError(f"manifest has no column(s) {sorted(missing)}; found {table.column_names}")
-    columns = [c for c in ("track_id", "audio_uri", "split") if c in table.column_names]
-    return table.select(columns).to_pylist()
+        options = {columns.track_id: "--id-column", columns.audio_uri: "--audio-column"}
+        raise ManifestError(
+            f"{spec} has no column {', '.join(repr(c) for c in missing)} (its columns: "
+            f"{', '.join(table.column_names[:12])}; name the columns to use with "
+            f"{' and '.join(options[c] for c in missing)})"
+        )
+    kept = [c for c in names if c in table.column_names]
+    return table.select(kept).rename_columns([names[c] for c in kept]).to_pylist()
 
 
 def _records_from_jsonl(data: bytes, failures: list[dict]) -> list[dict | None]:
@@ -121,8 +155,11 @@ def _reject_duplicates(rows: list[ManifestRow], failures: list[dict]) -> list[Ma
     return kept
 
 
-def _glob_files(pattern: str) -> list[tuple[str, str]]:
-    """(uri, id) per matched file; the id is the path relative to the glob's fixed prefix."""
+def _glob_files(pattern: str, id_from: str) -> list[tuple[str, str]]:
+    """(uri, id) per matched file; the id is the path relative to the glob's fixed prefix
+    (``id_from="path"``) or the file name without its extension (``"stem"``)."""
+    if id_from not in ID_FROM:
+        raise ManifestError(f"--id-from {id_from!r}: expected one of {', '.join(ID_FROM)}")
     parts = pattern.split("/")
     fixed = []
     for part in parts:
@@ -131,32 +168,45 @@ def _glob_files(pattern: str) -> list[tuple[str, str]]:
         fixed.append(part)
     base = "/".join(fixed)
     matched = storage.glob(pattern)
+    if not matched:
+        raise ManifestError(f"no files match {pattern!r} (check the folder and the extension; "
+                            "quote the glob so that the shell does not expand it)")  # fmt: skip
     base_len = len(storage.local_path(base).rstrip("/")) + 1 if base else 0
+    if id_from == "stem":
+        return sorted((uri, os.path.splitext(uri.rsplit("/", 1)[-1])[0]) for uri in matched)
     return sorted((uri, uri[base_len:]) for uri in matched)
 
 
-def read_manifest(spec: str) -> Manifest:
-    """Rows to process and failure rows for everything that cannot be processed."""
+def read_manifest(spec: str, columns: Columns = Columns()) -> Manifest:
+    """Rows to process and failure rows for every row that cannot be processed.
+
+    ``spec`` is a Parquet, CSV or JSONL table (``columns`` names its id and audio columns) or a
+    glob of audio files (``columns.id_from`` names the tracks). Raises ManifestError when
+    nothing can be read at all (no file matches, a column is missing, not a table)."""
     failures: list[dict] = []
     if is_glob(spec):
-        files = _glob_files(spec)
+        files = _glob_files(spec, columns.id_from)
         listing = "\n".join(f"{uri}\t{storage.file_size_and_mtime(uri)[0]}" for uri, _ in files)
-        fingerprint = hashlib.sha256(listing.encode()).hexdigest()
+        fingerprint = hashlib.sha256(listing.encode() + columns.fingerprint()).hexdigest()
         records: list[dict | None] = [{"track_id": tid, "audio_uri": uri} for uri, tid in files]
         base = ""
     else:
         data = storage.read_bytes(spec)
-        fingerprint = hashlib.sha256(data).hexdigest()
+        fingerprint = hashlib.sha256(data + columns.fingerprint()).hexdigest()
         lower = spec.lower()
         if lower.endswith(".parquet"):
-            records = _records_from_table(data, "parquet")
+            records = _records_from_table(data, "parquet", spec, columns)
         elif lower.endswith(".csv"):
-            records = _records_from_table(data, "csv")
+            records = _records_from_table(data, "csv", spec, columns)
         elif lower.endswith((".jsonl", ".json", ".ndjson")):
             records = _records_from_jsonl(data, failures)
+            if columns != Columns():
+                records = [None if r is None else
+                           {"track_id": r.get(columns.track_id), "audio_uri": r.get(columns.audio_uri),
+                            "split": r.get("split")} for r in records]  # fmt: skip
         else:
-            raise ValueError(
-                f"unknown manifest format for {spec!r}: use .parquet, .csv, .jsonl or a glob"
+            raise ManifestError(
+                f"unknown manifest format for {spec!r} (use .parquet, .csv, .jsonl or a glob)"
             )
         base = storage.dirname(spec)
     rows = _reject_duplicates(_check_rows(records, base, failures), failures)

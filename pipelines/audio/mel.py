@@ -9,6 +9,7 @@ of frames is one contiguous byte range in the stored ``.npy``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 import re
@@ -18,6 +19,8 @@ from importlib import resources
 import numpy as np
 import scipy.fft
 import yaml
+
+from duet.errors import DuetError
 
 _BLOCK_FRAMES = 4096
 _PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
@@ -98,7 +101,14 @@ def resolve_profile(spec: str) -> MelProfile:
     if spec.endswith((".yaml", ".yml")) and os.path.isfile(spec):
         with open(spec) as f:
             return _load_yaml(f.read(), os.path.splitext(os.path.basename(spec))[0])
-    raise ValueError(f"unknown mel profile {spec!r}: use one of {sorted(presets())} or a YAML file")
+    close = difflib.get_close_matches(spec, list(presets()), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UnknownProfile(f"unknown mel profile {spec!r} ({hint}presets: "
+                         f"{', '.join(sorted(presets()))}; or the path of a YAML file)")  # fmt: skip
+
+
+class UnknownProfile(DuetError, ValueError):
+    """A mel profile that is neither a preset nor a YAML file."""
 
 
 def _hz_to_mel(hz: np.ndarray | float, htk: bool) -> np.ndarray:

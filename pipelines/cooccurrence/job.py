@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from duet import layout, publish, schemas, storage
+from duet import layout, progress, publish, schemas, storage
 from duet.pipelines import csr
 from duet.pipelines.cooccurrence import kernels
 
@@ -364,6 +364,7 @@ class BlockTopK(beam.DoFn):
         job = self.job
         block = Block.build(list(chunks), b, job.blocks)
         self.anchors.inc(len(block.anchors))
+        progress.tick()
         top = block_topk(block, job.top_k, job.min_count, job.seed, self.n_chunks)
         schemas.write_table(top, layout.at(job.folder, layout.part(layout.TOPK, b)), schemas.TOPK)
         report = {"block": b, "anchors": len(block.anchors), "topk_rows": top.num_rows,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
+from duet.errors import DuetError
+
 FORMAT_VERSION = 1
 
 
@@ -41,7 +43,7 @@ class EpochStats(TypedDict):
     too_short: NotRequired[int]  # crop strategies
 
 
-class PairsInputError(ValueError):
+class PairsInputError(DuetError, ValueError):
     """A strategy's input table is missing or unusable."""
 
 

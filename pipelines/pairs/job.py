@@ -24,7 +24,7 @@ from typing import Any, NotRequired, TypedDict
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from duet import __version__, layout, publish, schemas, storage
+from duet import __version__, layout, progress, publish, schemas, storage
 from duet.pipelines.pairs.common import CROPS, FORMAT_VERSION, EpochStats, check_strategies
 from duet.pipelines.pairs.runs import prune, write_latest
 from duet.pipelines.pairs.sources import Inputs, Sources, require
@@ -152,6 +152,7 @@ class WriteEpoch(beam.DoFn):
         cache_key = (self.job.inputs, self.job.split)
         sources = _SOURCES.setdefault(cache_key, Sources(self.job.inputs, self.job.split))
         result = write_epoch(self.job, sources, strategy, epoch)
+        progress.tick()
         (self.skipped if result["skipped"] else self.written).inc()
         yield result
 
@@ -162,6 +163,8 @@ def build(pipeline: beam.Pipeline, job: PairsJob, published: float) -> beam.PCol
     for strategy in job.strategies:
         for name in job.inputs.needed(strategy, job.split):
             require(job.inputs.uri(name), f"{strategy} needs the {name} table")
+    if job.split and not job.inputs.splits_table():
+        Sources(job.inputs, job.split).index_split()  # the index's split column, checked now
     current = publish.read_success(job.run_dir)
     if current is not None and current.get("key") != job.key:
         publish.clear_success(job.run_dir)  # a reused --run-id over other inputs: unpublish

@@ -49,7 +49,12 @@ class Inputs:
         need = {"playlist_co": ["playlists"], "playlist_tco": ["topk"],
                 "artist_co": ["track_meta"], "w2v": ["w2v"], "cf": ["cf"],
                 "multimodal": ["genres", "cf"]}.get(strategy, [])  # fmt: skip
-        return need + (["splits"] if split else [])
+        return need + (["splits"] if split and self.splits_table() else [])
+
+    def splits_table(self) -> bool:
+        """Whether ``--split`` reads a splits table (``--splits``, or the root's own from
+        ``duet splits``) rather than the ``split`` column the shards manifest gave the index."""
+        return bool(self.splits) or storage.exists(self.uri("splits"))
 
 
 def require(uri: str, what: str) -> None:
@@ -101,11 +106,29 @@ class Sources:
     def in_split(self) -> pa.Array | None:
         if not self.split:
             return None
+        if not self.inputs.splits_table():
+            return self.index_split()
         uri = self.inputs.uri("splits")
         require(uri, "--split needs the splits table (duet splits)")
         table = schemas.read_table(uri, schemas.SPLITS)
         keep = pc.is_in(table.column("split"), value_set=pa.array(list(self.split)))
         return table.filter(keep).column("track_id").combine_chunks()
+
+    def index_split(self) -> pa.Array:
+        """Track ids of the split, from the ``split`` column the shards manifest carried into
+        the audio index (no splits table needed)."""
+        if not storage.exists(publish.marker_uri(self.inputs.data)):
+            raise PairsInputError(f"--split needs a splits table (duet splits) or a published "
+                                  f"audio index with a split column: {self.inputs.data} has "
+                                  "neither")  # fmt: skip
+        index = schemas.read_table(layout.at(self.inputs.data, layout.INDEX), schemas.AUDIO_INDEX)
+        split = index.column("split")
+        if not pc.sum(pc.is_valid(split)).as_py():
+            raise PairsInputError(f"--split: {self.inputs.data} has no splits table and its "
+                                  "tracks have no split (add a split column, train/val/test, "
+                                  "to the shards manifest, or run duet splits)")  # fmt: skip
+        keep = pc.is_in(split, value_set=pa.array(list(self.split)))
+        return pc.unique(index.filter(keep).column("track_id"))
 
     def eligible(self, ids: pa.Array) -> np.ndarray:
         """Which of ``ids`` have audio (when an index exists) and are in the split."""

@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from duet import layout, publish, schemas, storage
+from duet.errors import NothingProduced
 from duet.pipelines.csr import string_keys
 from duet.pipelines.playlists import melon, mpd
 from duet.pipelines.playlists import table as plain
@@ -33,6 +34,8 @@ from duet.pipelines.playlists.assemble import assemble, merge_meta
 from duet.pipelines.playlists.common import RECORDS, Collector, Parsed, cap_examples, drop
 
 FORMAT_VERSION = 1
+SAMPLE = 3
+"""Ids shown from each side when the playlists' ids match no audio."""
 FORMATS = ("mpd", "melon", "table")
 """The input formats, one module each (its ``PATTERNS`` pick the files of a folder)."""
 _PATTERNS = {"mpd": mpd.PATTERNS, "melon": melon.PATTERNS, "table": plain.PATTERNS}
@@ -104,7 +107,10 @@ def input_files(inputs: tuple[str, ...], fmt: str) -> list[str]:
             matched = [u for u in storage.list_files(spec)
                        if any(fnmatch.fnmatch(u.rsplit("/", 1)[-1], p) for p in _PATTERNS[fmt])]  # fmt: skip
         if not matched:
-            raise FileNotFoundError(f"duet playlists: {spec!r} matches no {fmt} input file")
+            raise FileNotFoundError(
+                f"{spec!r} matches no {fmt} input file (expected "
+                f"{' or '.join(_PATTERNS[fmt])}; check --format)"
+            )
         found.extend(matched)
     return sorted(dict.fromkeys(found))
 
@@ -204,9 +210,10 @@ def parse_unit(unit: Unit, job: PlaylistsJob, audio=None) -> Parsed:
 
 def parse_report(unit: Unit, parsed: Parsed) -> dict:
     """The small summary of one unit that finalize needs (and the progress display shows)."""
+    unmatched = [] if parsed.unmatched is None else parsed.unmatched[:1000].to_pylist()
     return {"source": unit.uri, "first_row": unit.first_row, "drops": dict(parsed.drops),
             "failures": parsed.failures, "entries": parsed.entries,
-            "playlists": parsed.records.num_rows}  # fmt: skip
+            "playlists": parsed.records.num_rows, "unmatched": sorted(unmatched)[:SAMPLE]}  # fmt: skip
 
 
 def tagged_tables(parsed: Parsed) -> Iterator[tuple[str, pa.Table]]:
@@ -262,10 +269,39 @@ def drops_table(drops: Counter) -> pa.Table:
     }, schema=schemas.PLAYLIST_DROPS)  # fmt: skip
 
 
+def why_empty(
+    job: PlaylistsJob,
+    files: list[str],
+    entries_read: int,
+    failures: list[dict],
+    drops: Counter,
+    parsed: list[dict],
+) -> str:
+    """Why no playlist came out, with examples: the ids on each side when the playlists' ids
+    match no track with audio, else the parser's reason."""
+    if drops.get("no_audio/entries") and job.tracks:
+        theirs = sorted({i for r in parsed for i in r.get("unmatched", [])})[:SAMPLE]
+        ours = sorted(audio_ids(job.tracks, job.track_key)[0][:1000].to_pylist())[:SAMPLE]
+        return (f"none of the playlists' track ids matches a track under --tracks {job.tracks}: "
+                f"playlists have {', '.join(map(repr, theirs))}, the audio has "
+                f"{', '.join(map(repr, ours))} (ids must be equal: name the audio's ids with "
+                "duet shards --id-from stem|path or --id-column, or give --tracks a manifest "
+                "with a column of the playlists' ids and name it with --track-key)")  # fmt: skip
+    if not entries_read:
+        reason = (f"{failures[0]['error']} ({failures[0]['source']})" if failures
+                  else "the files hold no playlist entries")  # fmt: skip
+        return (f"no playlist read from {len(files)} file(s) as --format {job.format}: {reason} "
+                "(check --format: mpd, melon or table)")  # fmt: skip
+    reasons = ", ".join(f"{k.split('/')[0]} {v:,}" for k, v in sorted(drops.items())
+                        if k.endswith("/entries"))  # fmt: skip
+    return f"every playlist was dropped ({reasons or 'no entries kept'})"
+
+
 def finalize(
     reports: list[dict], parsed: list[dict], job: PlaylistsJob, parts: int, files: list[str]
 ) -> dict:
-    """Write the dropped and failures tables, remove stale parts, publish both tables."""
+    """Write the dropped and failures tables, remove stale parts, publish both tables; no
+    playlist at all publishes nothing (NothingProduced, with the reason)."""
     out = job.output
     drops: Counter = Counter()
     failures: list[dict] = []
@@ -282,6 +318,10 @@ def finalize(
     failures = sorted(
         cap_examples(failures), key=lambda f: (f["source"], f["record"] or "", f["error"])
     )
+    if not counts["playlists"]:
+        raise NothingProduced(
+            why_empty(job, files, counts["entries_read"], failures, drops, parsed)
+        )
     schemas.write_table(
         drops_table(drops), layout.at(out, layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS
     )

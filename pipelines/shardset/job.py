@@ -128,11 +128,15 @@ class WriteShard(beam.DoFn):
         self.tracks_failed = Metrics.counter(job.name, "tracks_failed")
         self.written = Metrics.counter(job.name, "shards_written")
         self.reused = Metrics.counter(job.name, "shards_reused")
+        self.processed = Metrics.counter(job.name, "rows_processed")
+        self.unchanged = Metrics.counter(job.name, "rows_unchanged")
 
     def process(self, element, num_shards: int):
         shard, rows = element
-        report = self.job.write_shard(shard, num_shards, [r for r in rows if r is not None])
+        rows = [r for r in rows if r is not None]
+        report = self.job.write_shard(shard, num_shards, rows)
         (self.reused if report["reused"] else self.written).inc()
+        (self.unchanged if report["reused"] else self.processed).inc(len(rows))
         self.tracks_ok.inc(report["tracks"])
         self.tracks_failed.inc(report["failed"])
         yield report

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from duet import layout, schemas
+from duet import layout, progress, schemas
 from duet.pipelines.tables import common
 
 MODELS = ("warp", "bpr", "als")
@@ -60,7 +60,9 @@ def fit_warp(matrix: sp.csr_matrix, factors: int, epochs: int, learning_rate: fl
         max_sampled=max_sampled, item_alpha=regularization, user_alpha=regularization,
         random_state=np.random.RandomState(seed),
     )  # fmt: skip
-    model.fit(matrix.tocoo(), epochs=epochs, num_threads=threads)
+    interactions = matrix.tocoo()
+    for _ in progress.steps(range(epochs), desc="warp", unit="epoch"):  # = fit(epochs=epochs)
+        model.fit_partial(interactions, epochs=1, num_threads=threads)
     return np.hstack([model.item_embeddings, model.item_biases[:, None]])
 
 
@@ -85,7 +87,8 @@ def fit_implicit(matrix: sp.csr_matrix, model: str, factors: int, epochs: int,
                 factors=factors, regularization=regularization, alpha=alpha, iterations=epochs,
                 num_threads=threads, random_state=seed,
             )  # fmt: skip
-        learner.fit(matrix, show_progress=False)
+        with progress.monitored(epochs, model, "epoch"):
+            learner.fit(matrix, show_progress=False, callback=lambda *_: progress.tick())
     return np.asarray(learner.item_factors)
 
 

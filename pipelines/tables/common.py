@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from duet import __version__, layout, publish, schemas, storage
+from duet.errors import DuetError
 
 FORMAT_VERSION = 1
 
@@ -32,7 +33,7 @@ class TableSummary(layout.Summary[dict[str, int]]):
     vector_layout: NotRequired[str]  # CF: what the vector's values are
 
 
-class EmbeddingInputError(ValueError):
+class EmbeddingInputError(DuetError, ValueError):
     """The input cannot produce embeddings (empty, no usable rows, unknown split)."""
 
 
