@@ -75,7 +75,7 @@ class Monitor:
                     seconds += float(parts[2])
         self.done, self.failed, self.seconds = done, failed, seconds
         elapsed = max(1e-9, time.monotonic() - self._start)
-        postfix = {"failed": failed}
+        postfix: dict[str, object] = {"failed": failed}
         if seconds:
             postfix["realtime"] = f"{seconds / elapsed:.0f}x"
         self.bar.set_postfix(postfix, refresh=False)
