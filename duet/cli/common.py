@@ -57,12 +57,13 @@ def run_beam_job(
         raise DuetError(str(exc).splitlines()[0]) from exc
     for folder in unpublish:
         publish.clear_success(folder)
+    user_errors: tuple[type[Exception], ...] = (*errors, DuetError)
     start = time.monotonic()
     with around() if around else contextlib.nullcontext():
         try:
             result = pipeline.run()
             result.wait_until_finish()
-        except (*errors, DuetError) as exc:  # type: ignore[misc]  # mypy: unpacked tuple of classes
+        except user_errors as exc:
             raise DuetError(str(exc).splitlines()[0]) from exc
     wall = time.monotonic() - start
     counters = {m.key.metric.name: m.committed for m in result.metrics().query()["counters"]}
