@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("embed", "track embeddings from a checkpoint (Parquet id, vector)"),
     "evaluate": ("evaluate", "linear probe, triplet accuracy and playlist continuation"),
     "report": ("report", "a dataset card: one self-contained HTML page and report.json"),
+    "catalog": ("catalog", "an evaluation dataset's files as a catalogue (manifest, labels, "
+                "splits)"),
 }  # fmt: skip
 """Command → (its module in ``duet.cli``, one-line help)."""
 BEAM_COMMANDS = ("shards", "features", "playlists", "cooccurrence", "embeddings", "splits", "pairs",

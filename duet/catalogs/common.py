@@ -1,0 +1,69 @@
+"""What every evaluation-dataset catalogue writes: a track manifest (``duet shards --tracks``),
+a labels table (``duet evaluate --labels``), a splits table (``--splits``) and the failures,
+published under one ``_SUCCESS`` marker written last (removed first when rewriting)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from duet import publish, schemas, storage
+
+TRACKS = "tracks.parquet"
+LABELS = "labels.parquet"
+SPLITS = "splits.parquet"
+FAILURES = "failures.parquet"
+
+
+@dataclass
+class Catalog:
+    """Rows of one catalogue as they are read: tracks (manifest rows), labels (``track_id``
+    plus the dataset's label columns), failures (``track_id, audio_uri, stage, error``)."""
+
+    dataset: str
+    tracks: list[dict] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def fail(self, track_id: str, audio_uri: str, error: str) -> None:
+        self.failures.append({"track_id": track_id, "audio_uri": audio_uri, "stage": "catalog",
+                              "error": error})  # fmt: skip
+
+
+def audio_problem(path: str) -> str | None:
+    """Why an audio file cannot be used as it is listed (missing, empty), or None."""
+    if not os.path.isfile(path):
+        return "missing audio file"
+    if os.path.getsize(path) == 0:
+        return "zero-byte audio file"
+    return None
+
+
+def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, extra: dict) -> dict:
+    """Write the four tables under ``output`` and its ``_SUCCESS`` (counts, per-split counts,
+    failure reasons and ``extra``); returns the marker's body."""
+    publish.clear_success(output)
+    manifest = schemas.from_rows(catalog.tracks, schemas.TRACK_MANIFEST)
+    schemas.write_table(manifest, storage.join(output, TRACKS), schemas.TRACK_MANIFEST)
+    schemas.write_table(schemas.from_rows(catalog.labels, labels_schema),
+                        storage.join(output, LABELS), labels_schema)  # fmt: skip
+    splits = [
+        {"track_id": r["track_id"], "split": r["split"]} for r in catalog.tracks if r["split"]
+    ]
+    schemas.write_table(schemas.from_rows(splits, schemas.SPLITS), storage.join(output, SPLITS),
+                        schemas.SPLITS)  # fmt: skip
+    schemas.write_table(schemas.from_rows(catalog.failures, schemas.FAILURES),
+                        storage.join(output, FAILURES), schemas.FAILURES)  # fmt: skip
+    per_split: dict[str, int] = {}
+    for row in catalog.tracks:
+        per_split[row["split"] or "none"] = per_split.get(row["split"] or "none", 0) + 1
+    reasons: dict[str, int] = {}
+    for row in catalog.failures:
+        reasons[row["error"]] = reasons.get(row["error"], 0) + 1
+    body = {"dataset": catalog.dataset, "counts": {"tracks": len(catalog.tracks),
+            "failures": len(catalog.failures), "splits": per_split, "failure_reasons": reasons},
+            **extra}  # fmt: skip
+    publish.write_success(output, body)
+    return body

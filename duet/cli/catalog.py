@@ -1,0 +1,55 @@
+"""``duet catalog <dataset>``: an evaluation dataset's downloaded files → a duet catalogue
+(``duet.catalogs``: track manifest, labels, splits, failures under one ``_SUCCESS``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from duet.catalogs import covers80, fma, gtzan, magnatagatune
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    datasets = parser.add_subparsers(dest="dataset", required=True)
+
+    def dataset(name: str, summary: str, source: str) -> argparse.ArgumentParser:
+        q = datasets.add_parser(name, help=summary)
+        q.add_argument("--input", required=True, help=source)
+        q.add_argument("--output", required=True, help="catalogue folder")
+        q.set_defaults(func=run)
+        return q
+
+    q = dataset("magnatagatune", "MagnaTagATune: top-50 tags, 12:1:3 split by folder",
+                "folder with annotations_final.csv and the mp3 folders 0-f")  # fmt: skip
+    q.add_argument("--split-files", default=None,
+                   help="folder of train/valid/test lists (mp3_path or clip_id per line) "
+                        "instead of the folder split")  # fmt: skip
+    q.add_argument("--top", type=int, default=magnatagatune.TOP, help="most frequent tags kept")
+    q.add_argument("--unit", choices=("clip", "song"), default="clip",
+                   help="track id per clip, or per song (its clips' tags merged)")  # fmt: skip
+    q = dataset("gtzan", "GTZAN: 10 genres, fault-filtered split",
+                "folder with genres/ (or genres_original/)")  # fmt: skip
+    q.add_argument("--split-files", default=None,
+                   help="folder of train_filtered.txt, valid_filtered.txt, test_filtered.txt "
+                        "(default: --input)")  # fmt: skip
+    q = dataset("fma", "FMA small/medium: top-level genre, official split",
+                "folder with fma_metadata/ and fma_<subset>/")  # fmt: skip
+    q.add_argument("--subset", choices=fma.SUBSETS, default="small")
+    dataset("covers80", "Covers80: cover-set ids for cover-song identification",
+            "folder with covers32k/ (list1.list, list2.list, one folder per song)")  # fmt: skip
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if args.dataset == "magnatagatune":
+        body = magnatagatune.prepare(args.input, args.output, split_files=args.split_files,
+                                     top=args.top, unit=args.unit)  # fmt: skip
+    elif args.dataset == "gtzan":
+        body = gtzan.prepare(args.input, args.output, split_files=args.split_files)
+    elif args.dataset == "fma":
+        body = fma.prepare(args.input, args.output, subset=args.subset)
+    else:
+        body = covers80.prepare(args.input, args.output)
+    counts = body["counts"]
+    splits = ", ".join(f"{k} {v:,}" for k, v in sorted(counts["splits"].items()))
+    print(f"{body['dataset']}: {counts['tracks']:,} tracks ({splits}), {counts['failures']:,} "
+          f"failures {counts['failure_reasons']} -> {args.output}")  # fmt: skip
+    return 0

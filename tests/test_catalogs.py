@@ -1,0 +1,239 @@
+"""``duet catalog``: each evaluation dataset read from a miniature with its real file layout,
+its header quirks and broken files, through the command a user runs."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+import soundfile
+
+from duet import publish, schemas
+from duet.catalogs import magnatagatune
+from duet.sample_catalog import encode
+from duet.training import data as data_layer
+from duet.training.store import Store
+from tests.support.helpers import tone
+
+TAGS = [f"tag{i:03d}" for i in range(60)]
+
+
+def clip_name(song: str, part: int) -> str:
+    return f"{song}-{part * 29}-{part * 29 + 29}.mp3"
+
+
+@pytest.fixture(scope="module")
+def mtat(tmp_path_factory) -> str:
+    """MagnaTagATune's layout: folders 0-f of MP3 clips named <song>-<start>-<end>.mp3 and a
+    tab-separated, fully quoted annotations_final.csv; clip 8 is a zero-byte MP3 (as in the
+    real archive), clip 9 is listed but absent. Tag i is on clips whose id is divisible by
+    i % 7 + 1, so the top-50 cut and its ties are exercised."""
+    root = tmp_path_factory.mktemp("mtat")
+    clips = [("0", "artist_a-album-01-song_one", 0), ("0", "artist_a-album-01-song_one", 1),
+             ("5", "artist_b-album-02-song_two", 0), ("c", "artist_c-album-03-song_three", 0),
+             ("c", "artist_c-album-03-song_three", 1), ("d", "artist_d-album-04-song_four", 0),
+             ("f", "artist_e-album-05-song_five", 0), ("f", "artist_e-album-05-song_five", 1),
+             ("e", "artist_f-album-06-broken", 0), ("b", "artist_g-album-07-missing", 0)]  # fmt: skip
+    audio = tone(1, 22050)
+    rows = []
+    for clip_id, (folder, song, part) in enumerate(clips):
+        path = f"{folder}/{clip_name(song, part)}"
+        os.makedirs(root / folder, exist_ok=True)
+        if clip_id == 8:
+            (root / path).write_bytes(b"")
+        elif clip_id != 9:
+            encode(audio, 22050, "mp3", str(root / path))
+        flags = ["1" if clip_id % (i % 7 + 1) == 0 else "0" for i in range(len(TAGS))]
+        rows.append([str(clip_id), *flags, path])
+    with open(root / "annotations_final.csv", "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(["clip_id", *TAGS, "mp3_path"])
+        writer.writerows(rows)
+    return str(root)
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "duet.cli", *argv], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+
+
+def test_song_of_a_clip_drops_its_time_suffix():
+    assert magnatagatune.song_of("f/american_bach_soloists-j_s__bach-01-bwv54__i_aria-0-29.mp3") == (
+        "american_bach_soloists-j_s__bach-01-bwv54__i_aria")  # fmt: skip
+    assert [magnatagatune.folder_split(p) for p in ("0/x.mp3", "b/x", "c/x", "d/x", "f/x")] == [
+        "train", "train", "val", "test", "test"]  # fmt: skip
+
+
+def test_magnatagatune_catalogue_from_the_real_layout(mtat, tmp_path):
+    out = str(tmp_path / "cat")
+    done = run_cli("catalog", "magnatagatune", "--input", mtat, "--output", out)
+    assert done.returncode == 0, done.stderr
+    assert "8 tracks" in done.stdout and "2 failures" in done.stdout, done.stdout
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 3, "val": 2, "test": 3}
+    assert marker["counts"]["failure_reasons"] == {"zero-byte audio file": 1,
+                                                   "missing audio file": 1}  # fmt: skip
+    assert len(marker["tags"]) == 50
+    assert marker["tags"][:7] == [
+        f"tag{i:03d}" for i in (0, 7, 14, 21, 28, 35, 42)
+    ]  # on every clip
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    assert sorted(manifest.column("track_id").to_pylist()) == [str(i) for i in range(8)]
+    assert all(os.path.getsize(p) > 0 for p in manifest.column("audio_uri").to_pylist())
+    failures = schemas.read_table(os.path.join(out, "failures.parquet"), schemas.FAILURES)
+    assert sorted(failures.column("track_id").to_pylist()) == ["8", "9"]
+    labels = pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    first = next(r for r in labels if r["track_id"] == "0")
+    assert len(first["tags"]) == 50 and first["song"] == "artist_a-album-01-song_one"
+    splits = schemas.read_table(os.path.join(out, "splits.parquet"), schemas.SPLITS)
+    assert dict(zip(*(splits.column(c).to_pylist() for c in ("track_id", "split")),
+                    strict=True))["3"] == "val"  # fmt: skip
+
+
+def test_magnatagatune_songs_group_their_clips_under_one_track_id(mtat, tmp_path):
+    out = str(tmp_path / "songs")
+    done = run_cli("catalog", "magnatagatune", "--input", mtat, "--output", out, "--unit", "song")
+    assert done.returncode == 0, done.stderr
+    labels = {
+        r["track_id"]: r for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    }
+    assert len(labels) == 5 and labels["artist_a-album-01-song_one"]["clip_ids"] == ["0", "1"]
+
+
+def test_magnatagatune_split_files_override_the_folders(mtat, tmp_path):
+    lists = tmp_path / "split"
+    lists.mkdir()
+    (lists / "train.txt").write_text("0\n1\n2\n3\n")
+    (lists / "valid.txt").write_text("d/" + clip_name("artist_d-album-04-song_four", 0) + "\n")
+    (lists / "test.txt").write_text("6\n7\n")
+    out = str(tmp_path / "files")
+    done = run_cli("catalog", "magnatagatune", "--input", mtat, "--output", out,
+                   "--split-files", str(lists))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert publish.require_success(out)["counts"]["splits"] == {"train": 4, "val": 1, "test": 2,
+                                                                "none": 1}  # fmt: skip
+
+
+def test_magnatagatune_without_annotations_is_one_line(tmp_path):
+    done = run_cli("catalog", "magnatagatune", "--input", str(tmp_path), "--output",
+                   str(tmp_path / "o"))  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"duet catalog: {tmp_path}: no annotations_final.csv (download it beside the mp3 folders)"
+    ]
+
+
+def test_magnatagatune_catalogue_feeds_duet_shards(mtat, tmp_path):
+    out = str(tmp_path / "cat")
+    assert run_cli("catalog", "magnatagatune", "--input", mtat, "--output", out).returncode == 0
+    data = str(tmp_path / "data")
+    done = run_cli("shards", "--tracks", os.path.join(out, "tracks.parquet"), "--output", data,
+                   "--streams", "wav-22050")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    members = data_layer.Root(Store(data)).members["wav-22050"]
+    assert sorted(members) == [str(i) for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def gtzan_dir(tmp_path_factory) -> str:
+    """GTZAN's layout (genres/<genre>/<genre>.000NN.wav) with the fault-filtered split files;
+    jazz.00054.wav has zero bytes (unreadable in the Kaggle copy), jazz.00099 is listed by the
+    split but absent, blues.00002 is in no split (filtered out)."""
+    root = tmp_path_factory.mktemp("gtzan")
+    for genre, numbers in (("blues", (0, 1, 2)), ("jazz", (0, 54))):
+        os.makedirs(root / "genres" / genre)
+        for n in numbers:
+            path = root / "genres" / genre / f"{genre}.{n:05d}.wav"
+            if (genre, n) == ("jazz", 54):
+                path.write_bytes(b"")
+            else:
+                soundfile.write(str(path), tone(1, 22050), 22050, subtype="PCM_16")
+    (root / "train_filtered.txt").write_text("blues/blues.00000.wav\njazz/jazz.00000.wav\n")
+    (root / "valid_filtered.txt").write_text("blues/blues.00001.wav\n")
+    (root / "test_filtered.txt").write_text("jazz/jazz.00054.wav\njazz/jazz.00099.wav\n")
+    return str(root)
+
+
+def test_gtzan_catalogue_keeps_the_fault_filtered_split(gtzan_dir, tmp_path):
+    out = str(tmp_path / "g")
+    done = run_cli("catalog", "gtzan", "--input", gtzan_dir, "--output", out)
+    assert done.returncode == 0, done.stderr
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 2, "val": 1, "none": 1}
+    assert marker["counts"]["failure_reasons"] == {"zero-byte audio file": 1,
+                                                   "missing audio file": 1}  # fmt: skip
+    labels = {
+        r["track_id"]: r["genre"]
+        for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    }
+    assert labels == {"blues.00000": "blues", "blues.00001": "blues", "blues.00002": "blues",
+                      "jazz.00000": "jazz"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fma_dir(tmp_path_factory) -> str:
+    """FMA's layout: fma_metadata/tracks.csv with its three header rows and a quoted comma in a
+    title, fma_small/<id // 1000>/<id>.mp3; track 140 has zero bytes, 141 is of the large
+    subset only, 10 of medium."""
+    root = tmp_path_factory.mktemp("fma")
+    os.makedirs(root / "fma_metadata")
+    rows = [["", "set", "set", "track", "track"], ["", "split", "subset", "genre_top", "title"],
+            ["track_id", "", "", "", ""], ["2", "training", "small", "Hip-Hop", "Food, Again"],
+            ["5", "validation", "small", "Rock", "x"], ["10", "test", "medium", "Pop", "y"],
+            ["140", "training", "small", "Folk", "z"], ["141", "training", "large", "", "w"],
+            ["1042", "test", "small", "Folk", "v"]]  # fmt: skip
+    with open(root / "fma_metadata" / "tracks.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    for track in (2, 5, 140, 1042):
+        path = root / "fma_small" / f"{track // 1000:03d}" / f"{track:06d}.mp3"
+        os.makedirs(path.parent, exist_ok=True)
+        if track == 140:
+            path.write_bytes(b"")
+        else:
+            encode(tone(1, 22050), 22050, "mp3", str(path))
+    return str(root)
+
+
+def test_fma_small_catalogue_reads_the_three_header_rows(fma_dir, tmp_path):
+    out = str(tmp_path / "f")
+    done = run_cli("catalog", "fma", "--input", fma_dir, "--output", out, "--subset", "small")
+    assert done.returncode == 0, done.stderr
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 1, "val": 1, "test": 1}
+    assert marker["counts"]["failure_reasons"] == {"zero-byte audio file": 1}
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    rows = {r["track_id"]: r for r in manifest.to_pylist()}
+    assert rows["2"]["genres"] == ["Hip-Hop"] and rows["1042"]["audio_uri"].endswith(
+        "001/001042.mp3"
+    )
+
+
+@pytest.fixture(scope="module")
+def covers_dir(tmp_path_factory) -> str:
+    """Covers80's layout: covers32k/<song>/<version>.mp3 and the two version lists; the second
+    version of song_b is listed but absent."""
+    root = tmp_path_factory.mktemp("covers") / "covers32k"
+    versions = {"song_a": ("a+one+01", "b+two+05"), "song_b": ("c+three+02", "d+four+07")}
+    for song, names in versions.items():
+        os.makedirs(root / song)
+        for i, name in enumerate(names):
+            if (song, i) != ("song_b", 1):
+                encode(tone(1, 22050), 22050, "mp3", str(root / song / f"{name}.mp3"))
+    (root / "list1.list").write_text("song_a/a+one+01\nsong_b/c+three+02\n")
+    (root / "list2.list").write_text("song_a/b+two+05\nsong_b/d+four+07\n")
+    return str(root.parent)
+
+
+def test_covers80_catalogue_labels_each_version_with_its_song(covers_dir, tmp_path):
+    out = str(tmp_path / "c")
+    done = run_cli("catalog", "covers80", "--input", covers_dir, "--output", out)
+    assert done.returncode == 0, done.stderr
+    labels = pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    assert sorted((r["track_id"], r["clique"]) for r in labels) == [
+        ("song_a/a+one+01", "song_a"),
+        ("song_a/b+two+05", "song_a"),
+        ("song_b/c+three+02", "song_b"),
+    ]
+    assert publish.require_success(out)["counts"]["failure_reasons"] == {"missing audio file": 1}
