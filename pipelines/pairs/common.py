@@ -6,7 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
-FORMAT_VERSION = 1
+from duet.errors import DuetError
+
+FORMAT_VERSION = 2
+"""2: ``epoch-NNNN`` folders (1: ``epoch=NNNN``, a hive partition whose type clashed with the
+``epoch`` column) and parts stored under tagged names listed in the run's ``_SUCCESS``."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ class EpochStats(TypedDict):
     too_short: NotRequired[int]  # crop strategies
 
 
-class PairsInputError(ValueError):
-    """A strategy's input table is missing or unusable."""
+class PairsInputError(DuetError, ValueError):
+    """A strategy's input table is missing or unusable, or gives no pairs."""
 
 
 def check_strategies(strategies: tuple[str, ...]) -> None:
