@@ -53,9 +53,8 @@ def test_a_second_writer_is_refused_with_the_holders_name_and_changes_nothing(tm
 def test_a_lock_is_free_again_once_its_holder_is_killed(tmp_path):
     folder = str(tmp_path / "t")
     other = holding_process(folder)
-    with pytest.raises(lease.Busy):
-        with lease.hold([folder], "me", "duet pairs"):
-            pass
+    with pytest.raises(lease.Busy), lease.hold([folder], "me", "duet pairs"):
+        pass
     other.send_signal(signal.SIGKILL)
     other.wait()
     with lease.hold([folder], "me", "duet pairs"):
@@ -65,9 +64,9 @@ def test_a_lock_is_free_again_once_its_holder_is_killed(tmp_path):
 def test_a_job_whose_lock_names_another_writer_publishes_nothing(tmp_path):
     folder = str(tmp_path / "t")
     files = publish.write(folder, "part-00000.parquet", b"data")
-    with lease.hold([folder], "someone-else", "duet splits"):
-        with pytest.raises(lease.Lost, match="someone-else|duet splits"):
-            publish.commit(folder, {"job": "x"}, files, how=publish.Commit(owner="me"))
+    lost = pytest.raises(lease.Lost, match="duet splits")
+    with lease.hold([folder], "someone-else", "duet splits"), lost:
+        publish.commit(folder, {"job": "x"}, files, how=publish.Commit(owner="me"))
     assert publish.read_success(folder) is None and os.listdir(folder) == [lease.LOCK]
 
 
