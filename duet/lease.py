@@ -341,6 +341,8 @@ class Lease:
 
     def _refresh(self) -> None:
         while not self._stop.wait(self.ttl / 3):
+            if self.version is None:  # never taken: nothing to refresh
+                return
             try:
                 version = self.store.replace(self.uri, self._body(), self.version)
             except Exception as exc:  # noqa: BLE001 - a failed refresh is retried next time

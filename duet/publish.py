@@ -223,6 +223,23 @@ def table_uris(uri: str, made_by: str, suffix: str = ".parquet") -> list[str]:
     return [storage.join(published.folder, *p.split("/")) for p in parts]
 
 
+def input_uris(uri: str, made_by: str, suffix: str = ".parquet") -> list[str]:
+    """The files of a table a command takes as an argument, which may be a published table or
+    the user's own file: a published table's listed files (:func:`table_uris`); else ``uri``
+    itself when it is a single file in a folder that no duet job publishes (no ``_SUCCESS``
+    or lock beside it); else NotPublished, so a file a failed run left in a published folder
+    is never read."""
+    try:
+        return table_uris(uri, made_by, suffix)
+    except NotPublished:
+        uri = uri.rstrip("/")
+        parent = storage.dirname(uri)
+        governed = any(storage.exists(storage.join(parent, n)) for n in (SUCCESS, lease.LOCK))
+        if not governed and storage.exists(uri) and not storage.list_files(uri):
+            return [uri]
+        raise
+
+
 def input_fingerprint(uri: str) -> str:
     """Digest identifying an input: the ``_SUCCESS`` marker of the published folder it is or
     lies in (its content is what the producing job read and wrote, file by file), else the

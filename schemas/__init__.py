@@ -388,11 +388,21 @@ def read_published(uri: str, schema: pa.Schema, made_by: str) -> pa.Table:
     return read_parts(publish.table_uris(uri, made_by), schema)
 
 
-def read_embeddings(uri: str, made_by: str) -> pa.Table:
-    """A published embedding table (any vector size), validated."""
+def read_input(uri: str, schema: pa.Schema, made_by: str) -> pa.Table:
+    """A table a command takes as an argument: a published table through its marker, or the
+    user's own file (see :func:`duet.publish.input_uris`), validated."""
     from duet import publish
 
-    parts = publish.table_uris(uri, made_by)
+    return read_parts(publish.input_uris(uri, made_by), schema)
+
+
+def read_embeddings(uri: str, made_by: str, *, users_own: bool = False) -> pa.Table:
+    """A published embedding table (any vector size), validated; with ``users_own``, also a
+    file that no duet folder governs (``duet embed``'s output, see
+    :func:`duet.publish.input_uris`)."""
+    from duet import publish
+
+    parts = (publish.input_uris if users_own else publish.table_uris)(uri, made_by)
     tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
     schema = embeddings_schema(vector_dim(tables[0]))
     return pa.concat_tables(

@@ -24,7 +24,7 @@ from duet.report import make_report
 from tests.support.helpers import crash_on_call, run_shards, tree
 from tests.support.planted import planted_playlists
 from tests.support.s3 import BUCKET, assert_same_outputs
-from tests.support.tables import write_index, write_playlists, write_topk
+from tests.support.tables import republish, write_index, write_playlists, write_topk
 
 pytestmark = pytest.mark.slow  # still part of make test / CI
 
@@ -159,7 +159,7 @@ def test_the_report_of_a_bucket_shows_what_the_local_report_shows(s3, published,
     local = str(tmp_path / "root")
     shutil.copytree(published, local)
     lists = planted_playlists(clusters=4, per_cluster=10, playlists=60, length=5)
-    publish.write_success(write_playlists(local, lists), layout.summary(
+    republish(write_playlists(local, lists), layout.summary(
         "playlists", format_version=1, config={"format": "table"},
         inputs={"files": {"uri": "planted", "fingerprint": "0"}},
         counts={"playlists": len(lists), "entries": 300, "entries_read": 300,

@@ -20,7 +20,7 @@ from duet.cli import main
 from duet.pipelines.pairs.runs import latest_run
 from duet.report import NothingPublished, make_report, render
 from duet.report.sample import read_ids, read_sample
-from tests.support.tables import write_playlists
+from tests.support.tables import republish, write_playlists
 
 SECTIONS = ("audio", "features", "playlists", "cooccurrence", "embeddings", "splits", "pairs",
             "provenance")  # fmt: skip
@@ -216,7 +216,7 @@ def test_the_page_renders_in_headless_chromium(report, tmp_path):
 def _root_with_playlists(tmp_path, lists) -> str:
     root = str(tmp_path / "root")
     folder = write_playlists(root, lists)
-    publish.write_success(folder, layout.summary(
+    republish(folder, layout.summary(
         "playlists", format_version=1, config={"format": "table"},
         inputs={"files": {"uri": "p.csv", "fingerprint": "0"}},
         counts={"playlists": len(lists), "entries": sum(map(len, lists)),

@@ -136,8 +136,9 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
 
 
 def read_vectors(uri: str) -> dict[str, np.ndarray]:
-    """An embedding table (``id``, ``vector``; e.g. ``duet embed``'s output) as id → vector."""
-    table = schemas.read_embeddings(uri)
+    """An embedding table (``id``, ``vector``; ``duet embed``'s output, or a published
+    ``emb/<model>/vectors.parquet`` read through its marker) as id → vector."""
+    table = schemas.read_embeddings(uri, "duet embed, or duet embeddings", users_own=True)
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
     return dict(zip(table.column("id").to_pylist(), matrix, strict=True))
 
@@ -191,7 +192,8 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
                         strict=True))  # fmt: skip
         report["triplets"] = triplet_accuracy(vectors, rows)
     if playlists:
-        lists = schemas.read_table(playlists, schemas.PLAYLISTS).column("track_ids").to_pylist()
+        table = schemas.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
+        lists = table.column("track_ids").to_pylist()
         held = held_out(splits) if splits else None
         report["continuation"] = {**continuation(vectors, lists, seed=seed, candidates=held),
                                   "targets": "test split" if splits else "all tracks"}  # fmt: skip
@@ -200,6 +202,6 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
 
 def held_out(splits: str) -> set[str]:
     """The tracks a splits table assigns to ``test``."""
-    table = schemas.read_table(splits, schemas.SPLITS)
+    table = schemas.read_input(splits, schemas.SPLITS, "duet splits")
     return {t for t, s in zip(table.column("track_id").to_pylist(),
                               table.column("split").to_pylist(), strict=True) if s == "test"}  # fmt: skip

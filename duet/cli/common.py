@@ -71,9 +71,10 @@ def run_beam_job(
     from duet.pipelines import beam_io
 
     pipeline = beam_io.make_pipeline(beam_args)
+    refused: tuple[type[Exception], ...] = (DuetError, *errors)
     try:
         build(pipeline)
-    except (*errors, DuetError) as exc:
+    except refused as exc:
         raise DuetError(_first_line(str(exc))) from exc
     assert commit.owner is not None, "a command publishes under its own owner id"
     start = time.monotonic()
@@ -101,7 +102,7 @@ def user_error(exc: BaseException, errors: tuple[type[Exception], ...] = ()) -> 
     ``errors``), or None for anything else. Beam runners that run steps on worker threads or
     processes return a step's exception as the text of its traceback (in a RuntimeError):
     its last ``module.Class: message`` line names the class."""
-    kinds = (DuetError, *errors)
+    kinds: tuple[type[Exception], ...] = (DuetError, *errors)
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, kinds):

@@ -150,7 +150,9 @@ def _print_source_notes(root: str, limit: int = 20) -> None:
     """Indexed tracks whose decode does not match the file, or that were scaled down."""
     import pyarrow.compute as pc
 
-    index = schemas.read_table(layout.at(root, layout.INDEX), schemas.AUDIO_INDEX)
+    index = schemas.read_published(
+        layout.at(root, layout.INDEX), schemas.AUDIO_INDEX, "duet shards"
+    )
     first = index.filter(pc.equal(index["stream"], index["stream"][0])) if len(index) else index
     noted = first.filter(pc.or_(pc.is_valid(first["decode_note"]), pc.less(first["gain"], 1.0)))
     if not noted.num_rows:

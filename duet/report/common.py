@@ -134,6 +134,17 @@ class Context:
                 self._markers[folder] = None
         return self._markers[folder]
 
+    def published(self, folder: str) -> publish.Published | None:
+        """The published ``folder`` (relative; "" is the root) as its marker lists it, from
+        the marker read once (so every section reads the same generation), or None."""
+        body = self.marker(folder)
+        if body is None:
+            return None
+        where = self.at(folder)
+        prefix = storage.join(where, "")
+        return publish.Published(where, body, lambda: [u[len(prefix) :].replace("\\", "/")
+                                                       for u in storage.list_files(where)])  # fmt: skip
+
     def markers(self) -> dict[str, dict]:
         """Every marker read so far that is published, by folder."""
         return {k: v for k, v in self._markers.items() if v is not None}

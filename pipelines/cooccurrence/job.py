@@ -21,7 +21,7 @@ default) is fastest: one pass, every core in the compiled kernel.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Required, TypedDict
@@ -416,7 +416,7 @@ class WriteGroups(beam.DoFn):
 
 
 def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: str,
-             group_files: list[dict] = ()) -> dict:  # fmt: skip
+             group_files: Sequence[dict] = ()) -> dict:  # fmt: skip
     """Write empty parts for blocks without anchors and for artist partitions without groups,
     then publish the folder's new generation (``_SUCCESS`` listing every part)."""
     reports = sorted(reports, key=lambda r: r["block"])

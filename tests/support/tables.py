@@ -22,6 +22,24 @@ def publish_table(folder: str, logical: str, table: pa.Table, schema: pa.Schema,
     return folder
 
 
+def publish_files(folder: str, body: dict, files: dict[str, bytes]) -> str:
+    """``files`` (logical name → bytes) as a new generation of ``folder`` with ``body`` as its
+    ``_SUCCESS``; returns the folder."""
+    listed: dict[str, dict] = {}
+    for logical, data in files.items():
+        listed |= publish.write(folder, logical, data)
+    publish.commit(folder, body, listed, how=publish.Commit(allow_shrink=True))
+    return folder
+
+
+def republish(folder: str, body: dict) -> str:
+    """``body`` as the ``_SUCCESS`` of the published ``folder``, listing the same files (a
+    table written by a helper, described as its job describes it)."""
+    files = publish.open_folder(folder, "a test helper").files
+    publish.commit(folder, body, files, how=publish.Commit(allow_shrink=True))
+    return folder
+
+
 STREAMS = {"wav-22050": ("samples", 22050), "mel-alonso": ("frames", 22050),
            "mel-choi": ("frames", 16000)}  # fmt: skip
 
