@@ -209,7 +209,7 @@ def locate(uri: str, made_by: str) -> tuple[Published, str]:
         published = open_folder(parent, made_by)
         if published.logical(name):  # the parent's marker governs this table
             return published, name
-    raise NotPublished(f"{uri} is not a published table: no readable {SUCCESS} in it or beside "
+    raise NotPublished(f"{uri} is not published: no readable {SUCCESS} in it or beside "
                        f"it (run {made_by})")  # fmt: skip
 
 

@@ -309,7 +309,7 @@ def test_bad_requests_are_clear_errors(dataset, tmp_path, capsys):
     assert "unknown strategies" in cli_error(
         capsys, ["pairs", "--data", dataset, "--strategies", "playlist_coo"]
     )
-    assert "is not a published table" in cli_error(
+    assert "is not published" in cli_error(
         capsys, ["pairs", "--data", str(tmp_path / "empty"), "--strategies", "playlist_co"]
     )
     assert "not A:B" in cli_error(

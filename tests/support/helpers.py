@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import soundfile
 
-from duet import publish, schemas
+from duet import lease, publish, schemas
 from duet.pipelines.audio import job as shards
 from duet.pipelines.audio.mel import presets
 from duet.pipelines.audio.track import AudioConfig
@@ -41,6 +41,21 @@ def unsupported_codec_wav(path: str) -> None:
         f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
 
 
+def stored(folder: str, logical: str) -> str:
+    """The path of a published folder's file ``logical`` (``stats/mel-ferraro.json``): the
+    tagged name its ``_SUCCESS`` lists."""
+    return os.path.join(folder, publish.open_folder(folder, "a test").name(logical))
+
+
+def by_logical(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A :func:`tree` of a published folder with each listed file under its logical name
+    (``_SUCCESS`` kept; files the marker does not list dropped), to compare generations whose
+    tags differ."""
+    listed = publish.parse(files["_SUCCESS"])["files"]
+    return {"_SUCCESS": files["_SUCCESS"],
+            **{logical: files[e["name"]] for logical, e in listed.items()}}  # fmt: skip
+
+
 def write_manifest(path: str, rows: list[dict]) -> str:
     schemas.write_table(pa.Table.from_pylist(rows), path, schemas.TRACK_MANIFEST)
     return path
@@ -55,10 +70,13 @@ def catalog_rows(catalog: str) -> list[dict]:
 
 
 def tree(root: str) -> dict[str, bytes]:
-    """Every file below ``root`` by relative path, with its bytes."""
+    """Every file below ``root`` by relative path, with its bytes; lock files (``_LOCK``, which
+    the commands keep and library runs do not make) are not output and are left out."""
     out = {}
     for folder, _, names in os.walk(root):
         for name in names:
+            if name.startswith(lease.LOCK):
+                continue
             path = os.path.join(folder, name)
             with open(path, "rb") as f:
                 out[os.path.relpath(path, root)] = f.read()
