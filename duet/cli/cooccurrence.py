@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.group_by == "artist":
         beside = storage.dirname(args.playlists.rstrip("/"))
         source = args.track_meta or layout.at(beside, layout.TRACK_META)
-    publish.locate(source, "duet playlists")
+    publish.input_uris(source, "duet playlists")
     job = cooccurrence.CoocJob(
         source=source, output=args.output, top_k=args.top_k, min_count=args.min_count,
         counts=args.counts, seed=args.seed, blocks=args.blocks, group_by=args.group_by,

@@ -107,10 +107,11 @@ class Chunk:
 
 def input_splits(uri: str, rows_per_chunk: int, made_by: str = "duet playlists"
                  ) -> list[tuple[str, tuple[int, ...]]]:  # fmt: skip
-    """(file, row groups) units of about ``rows_per_chunk`` rows of a published table, from
-    the Parquet footers of the parts its ``_SUCCESS`` lists."""
+    """(file, row groups) units of about ``rows_per_chunk`` rows of a published table (from
+    the Parquet footers of the parts its ``_SUCCESS`` lists) or of the user's own file
+    (:func:`duet.publish.input_uris`)."""
     splits = []
-    for part in publish.table_uris(uri, made_by):
+    for part in publish.input_uris(uri, made_by):
         with storage.open_read(part) as f:
             meta = pq.ParquetFile(f).metadata
         group, rows = [], 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 
 import numpy as np
@@ -45,6 +46,14 @@ def stored(folder: str, logical: str) -> str:
     """The path of a published folder's file ``logical`` (``stats/mel-ferraro.json``): the
     tagged name its ``_SUCCESS`` lists."""
     return os.path.join(folder, publish.open_folder(folder, "a test").name(logical))
+
+
+def listed_names(folder: str) -> list[str]:
+    """The files of ``folder`` (not below it) with the tags taken out of their names
+    (``part-00000-<tag>.parquet`` → ``part-00000.parquet``) and no lock file, sorted: what a
+    reader of the folder sees, whatever generation wrote it."""
+    names = [n for n in os.listdir(folder) if not n.startswith(lease.LOCK)]
+    return sorted(re.sub(rf"-[0-9a-f]{{{publish.TAG_LENGTH}}}(?=\.)", "", n) for n in names)
 
 
 def by_logical(files: dict[str, bytes]) -> dict[str, bytes]:
