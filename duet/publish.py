@@ -233,6 +233,8 @@ def input_uris(uri: str, made_by: str, suffix: str = ".parquet") -> list[str]:
         return table_uris(uri, made_by, suffix)
     except NotPublished:
         uri = uri.rstrip("/")
+        if not storage.exists(uri):
+            raise NotPublished(f"{uri} does not exist (run {made_by})") from None
         parent = storage.dirname(uri)
         governed = any(storage.exists(storage.join(parent, n)) for n in (SUCCESS, lease.LOCK))
         if not governed and storage.exists(uri) and not storage.list_files(uri):
