@@ -93,9 +93,9 @@ def _manifest_types(body: dict, ids: list[str]) -> dict[str, str]:
     if not storage.exists(spec):
         return {}
     if name.endswith(".parquet"):  # two columns of a possibly large manifest
-        if not {"track_id", "audio_uri"} <= set(column_names(spec, published=False)):
+        if not {"track_id", "audio_uri"} <= set(column_names(spec, by_marker=False)):
             return {}
-        table = read_all(spec, schemas.TRACK_MANIFEST, ["track_id", "audio_uri"], published=False)
+        table = read_all(spec, schemas.TRACK_MANIFEST, ["track_id", "audio_uri"], by_marker=False)
     else:
         table = schemas.table_from_bytes(storage.read_bytes(spec), spec, strings=("track_id",))
     if not {"track_id", "audio_uri"} <= set(table.column_names):

@@ -127,11 +127,11 @@ class Context:
         """The ``_SUCCESS`` body of ``folder`` (relative; "" is the root), or None when it is
         absent or unreadable (an unreadable marker means "not published")."""
         if folder not in self._markers:
-            try:
-                self._markers[folder] = publish.read_success(self.at(folder))
-            except (ValueError, UnicodeDecodeError) as exc:
-                self.unreadable[folder] = f"unreadable {layout.SUCCESS}: {exc}"
-                self._markers[folder] = None
+            body = publish.read_success(self.at(folder))
+            if body is None and storage.exists(publish.marker_uri(self.at(folder))):
+                self.unreadable[folder] = (f"unreadable {layout.SUCCESS} (empty, truncated or "
+                                           "not a marker)")  # fmt: skip
+            self._markers[folder] = body
         return self._markers[folder]
 
     def published(self, folder: str) -> publish.Published | None:

@@ -224,8 +224,12 @@ def _overlap(ctx: Context, section: Section, run: str, body: dict,
             steps = steps[: OVERLAP_EPOCHS // 2] + steps[-(OVERLAP_EPOCHS - OVERLAP_EPOCHS // 2) :]
         keys: dict[int, np.ndarray] = {}
         for e in sorted({*steps, *(s - 1 for s in steps)}):
-            table = read_all(ctx.at(manifest(run, body, strategy, e)), schemas.PAIRS,
-                             ["anchor_id", "positive_id"])  # fmt: skip
+            table = read_all(
+                ctx.at(manifest(run, body, strategy, e)),
+                schemas.PAIRS,
+                ["anchor_id", "positive_id"],
+                by_marker=False,
+            )  # the run lists it
             keys[e] = distinct(pair_keys(table))
         out[strategy] = [(e, round(100 * len(np.intersect1d(keys[e], keys[e - 1],
                           assume_unique=True)) / max(1, len(keys[e])), 3)) for e in steps]  # fmt: skip
