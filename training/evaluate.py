@@ -15,8 +15,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
-from duet import schemas, storage
+from duet import publish, schemas, storage
 from duet.errors import DuetError
 
 
@@ -145,8 +146,12 @@ def read_vectors(uri: str) -> dict[str, np.ndarray]:
 
 def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:
     """Track id → its label (or list of labels with ``multilabel``) from a table with
-    ``track_id`` and ``column``; a list column gives its first item as the single label."""
-    labels = schemas.table_from_bytes(storage.read_bytes(uri), uri, strings=("track_id",))
+    ``track_id`` and ``column`` (a published table such as ``track_meta.parquet``, or the
+    user's own file: :func:`duet.publish.input_uris`); a list column gives its first item as
+    the single label."""
+    parts = publish.input_uris(uri, "duet playlists")
+    labels = pa.concat_tables([schemas.table_from_bytes(storage.read_bytes(p), p, strings=("track_id",))
+                               for p in parts])  # fmt: skip
     values = dict(zip(labels.column("track_id").to_pylist(), labels.column(column).to_pylist(),
                       strict=True))  # fmt: skip
     if not multilabel:
