@@ -104,5 +104,7 @@ def _run_here(
     with lease.hold(tables, job.commit.owner, "duet playlists"):
         local.run(job, workers=args.workers, spill_dir=args.spill_dir, prepared=prepared,
                   filesystem_args=tuple(beam_args))  # fmt: skip
-    return BeamRun(layout.read_summary(tables[0], steps.PlaylistsSummary, "duet playlists"),
-                   time.monotonic() - start)
+    return BeamRun(
+        layout.read_summary(tables[0], steps.PlaylistsSummary, "duet playlists"),
+        time.monotonic() - start,
+    )

@@ -375,7 +375,9 @@ class BlockTopK(beam.DoFn):
                   "tracks_in_block": len(block.keys), "groups_in_block": len(block.indptr) - 1}  # fmt: skip
         if job.counts:
             counts, report["pairs"] = publish.write_tables(
-                job.folder, layout.part(layout.COUNTS, b), schemas.COOCCURRENCE,
+                job.folder,
+                layout.part(layout.COUNTS, b),
+                schemas.COOCCURRENCE,
                 count_batches(block, job.min_count, self.n_chunks),
             )
             files |= counts
