@@ -1,6 +1,6 @@
 """Read published audio shards through their index: one ranged read per member or crop.
 
-    index = AudioIndex.open("out/")            # refuses folders without _SUCCESS
+    index = AudioIndex.open("out/")            # refuses roots without a readable _SUCCESS
     wav = index.load("duet:track:00003", "wav-22050")          # int16 [samples]
     patch = index.read_frames("duet:track:00003", "mel-alonso", start=100, count=256)
 
@@ -164,25 +164,31 @@ class BandStatistics:
     profile: dict[str, Any]
 
 
-def read_parts(source: ByteSource, folder: str, schema: pa.Schema) -> pa.Table:
-    """Every Parquet part of ``folder`` (``index``, ``failures``), validated against ``schema``."""
-    parts = source.glob(f"{folder}/*.parquet")
+SHARDS_BY = "duet shards"
+
+
+def read_parts(source: ByteSource, published: publish.Published, folder: str,
+               schema: pa.Schema) -> pa.Table:  # fmt: skip
+    """Every Parquet part of ``folder`` (``index``, ``failures``) that the root's ``_SUCCESS``
+    lists, validated against ``schema``."""
+    parts = published.parts(folder)
     tables = [schemas.conform(schemas.parquet_from_bytes(source.read(p)), schema, what=p)
               for p in parts]  # fmt: skip
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 class AudioIndex:
-    """A published dataset root's audio: its members by stream and track, read from ``source``."""
+    """A published dataset root's audio: its members by stream and track, read from ``source``
+    through the root's ``_SUCCESS`` (NotPublished, one line, when it has none)."""
 
     def __init__(self, source: ByteSource):
         self.source = source
-        if not source.exists(layout.SUCCESS):
-            raise publish.NotPublished(f"{source.root} is not a published dataset root: no "
-                                       f"{layout.SUCCESS} marker (incomplete or running job)")  # fmt: skip
-        self.success: dict[str, Any] = json.loads(source.read(layout.SUCCESS))
+        self.published = publish.open_source(source, "", SHARDS_BY)
+        self.success: dict[str, Any] = self.published.body
         self.members: dict[str, dict[str, Member]] = {}
-        for row in read_parts(source, layout.INDEX, schemas.AUDIO_INDEX).to_pylist():
+        for row in read_parts(
+            source, self.published, layout.INDEX, schemas.AUDIO_INDEX
+        ).to_pylist():
             self.members.setdefault(row["stream"], {})[row["track_id"]] = Member.of(row)
         self._stats: dict[str, BandStatistics] = {}
 
@@ -266,7 +272,7 @@ class AudioIndex:
         of dividing by zero. The file keeps the exact float64 values.
         """
         if profile not in self._stats:
-            body = json.loads(self.source.read(layout.mel_stats(profile)))
+            body = json.loads(self.source.read(self.published.name(layout.mel_stats(profile))))
             std = np.maximum(np.asarray(body["std"], np.float32), np.float32(STD_FLOOR))
             self._stats[profile] = BandStatistics(np.asarray(body["mean"], np.float32), std,
                                                   int(body["frames"]), body["split"], body["profile"])  # fmt: skip
@@ -274,4 +280,4 @@ class AudioIndex:
 
     def failures(self) -> pa.Table:
         """Every input track that is not in the index, with its stage and reason."""
-        return read_parts(self.source, layout.FAILURES, schemas.FAILURES)
+        return read_parts(self.source, self.published, layout.FAILURES, schemas.FAILURES)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from duet import layout, publish, storage
 from duet.errors import DuetError
+from duet.pipelines.pairs import runs
 
 
 @dataclass(frozen=True)
@@ -68,37 +69,51 @@ def plan(output: str, strategies: tuple[str, ...], epochs: str, seed: int, *,
 
 
 def _read_state(output: str) -> dict:
-    uri = layout.at(output, layout.NIGHTLY)
-    return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else {}
+    """The keys recorded after each stage's last success; unreadable means none (every stage
+    then runs, which is always safe)."""
+    try:
+        state = publish.parse(storage.read_bytes(layout.at(output, layout.NIGHTLY)))
+    except OSError:
+        return {}
+    return state or {}
 
 
-def _published(stage: Stage) -> bool:
+def _published(stage: Stage, output: str) -> bool:
     if stage.name == "pairs":
-        return storage.exists(stage.output)
+        try:
+            runs.read_run(output)
+        except publish.NotPublished:
+            return False
+        return True
     return publish.read_success(stage.output) is not None
 
 
+class StageFailed(DuetError):
+    """A stage of the nightly chain failed: the stages after it did not run."""
+
+
 def run(stages: list[Stage], output: str, beam_args: list[str],
-        invoke: Callable[[list[str]], int], log: Callable[[str], None] = print) -> dict[str, str]:  # fmt: skip
-    """Run the stages that are not current, each by ``invoke`` (its ``duet`` command line plus
+        invoke: Callable[[list[str]], int], log: Callable[[str], None] = print,
+        options: list[str] | None = None) -> dict[str, str]:  # fmt: skip
+    """Run the stages that are not current, each by ``invoke`` (its ``duet`` command line, then
+    ``options`` such as ``--allow-shrink``, which do not enter the stage's key, then
     ``beam_args``); returns {stage: "ran" | "skipped"}."""
     state = _read_state(output)
     done: dict[str, str] = {}
     for number, stage in enumerate(stages, start=1):
         key = stage.key()
         step = f"[nightly {number}/{len(stages)}] {stage.name}"
-        if stage.name != "pairs" and state.get(stage.name) == key and _published(stage):
+        if stage.name != "pairs" and state.get(stage.name) == key and _published(stage, output):
             log(f"{step}: inputs unchanged, skipped")
             done[stage.name] = "skipped"
             continue
         log(f"{step}: duet {' '.join(stage.argv)}")
         start = time.monotonic()
-        code = invoke([*stage.argv, *beam_args])
+        code = invoke([*stage.argv, *(options or []), *beam_args])
         if code:
-            raise DuetError(
-                f"stage {stage.name} failed with exit code {code} (fix what it "
-                "printed above and re-run: finished stages are skipped)"
-            )
+            raise StageFailed(f"stage {stage.name} failed with exit code {code} (fix what it "
+                              "printed above and re-run: finished stages are skipped; the stages "
+                              "after it did not run, and every published output stands)")  # fmt: skip
         state[stage.name] = key
         storage.write_bytes(layout.at(output, layout.NIGHTLY), publish.dumps(state))
         log(f"{step}: done in {time.monotonic() - start:.1f} s")

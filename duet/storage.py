@@ -1,12 +1,23 @@
 """Read and write by URI: local paths natively, ``gs://`` and ``s3://`` through Beam's FileSystems.
 
 Every job goes through these few functions, so the same code runs on a laptop and on Dataflow.
+
+A file written here appears under its final name whole or not at all: locally it is written
+to a hidden temporary name beside it (``.<name>.tmp-<pid>-<random>``), synced, then renamed
+over the final name in one step; on object stores one upload creates the object, which
+becomes visible only when the upload completes. A writer killed mid-file, or a disk that
+fills, therefore leaves a temporary file (removed by the next publish of that folder), never
+a truncated file under a name a reader knows.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import secrets
+
+TEMP_MARK = ".tmp-"
+"""What every local temporary file name holds (``.<name>.tmp-<pid>-<random>``)."""
 
 
 def _filesystems():
@@ -91,20 +102,83 @@ def read_range(uri: str, offset: int, size: int) -> bytes:
         return f.read(size)
 
 
+class AtomicFile:
+    """A local file written under a temporary name and renamed over ``path`` on :meth:`close`
+    (after ``fsync``); :meth:`discard` (or leaving a ``with`` block by an exception) removes
+    the temporary file and leaves ``path`` as it was."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        folder, name = os.path.split(self.path)
+        os.makedirs(folder, exist_ok=True)
+        self.temp = os.path.join(folder, f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        self._file = open(self.temp, "wb")  # noqa: SIM115 - closed by close() or discard()
+        self.closed = False
+
+    def write(self, data) -> int:
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        """Flush, sync and rename into place; on any error the temporary file is removed and
+        the error raised (the final name keeps its previous content)."""
+        if self.closed:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        self.closed = True
+
+    def discard(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._file.close()
+        if os.path.exists(self.temp):
+            os.remove(self.temp)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+
 def create(uri: str):
-    """A binary, write-only stream; parent folders are created for local paths."""
+    """A binary, write-only stream whose content appears under ``uri`` whole on close (see the
+    module's docstring); parent folders are created for local paths."""
     if not is_remote(uri):
-        path = local_path(uri)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return open(path, "wb")
+        return AtomicFile(local_path(uri))
     return _filesystems().create(
         uri, mime_type="application/octet-stream", compression_type=_uncompressed()
     )
 
 
 def write_bytes(uri: str, data: bytes) -> None:
+    """``data`` as the whole content of ``uri``, replaced in one step (see :func:`create`)."""
     with create(uri) as f:
         f.write(data)
+
+
+def sync_folder(uri: str) -> None:
+    """Make the renames in a local folder durable (a no-op on object stores)."""
+    if is_remote(uri):
+        return
+    fd = os.open(local_path(uri), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def delete(uris: list[str]) -> None:
@@ -126,6 +200,35 @@ def list_files(folder: str) -> list[str]:
         return sorted(found)
     result = _filesystems().match([folder.rstrip("/") + "/**"])[0]
     return sorted(m.path for m in result.metadata_list)
+
+
+def list_sizes(folder: str) -> dict[str, int]:
+    """Every file below ``folder`` (recursive) with its size in bytes; empty when absent."""
+    if not is_remote(folder):
+        found = {}
+        for dirpath, _, names in os.walk(local_path(folder)):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                try:
+                    found[path] = os.stat(path).st_size
+                except FileNotFoundError:  # a temporary file renamed meanwhile
+                    continue
+        return found
+    result = _filesystems().match([folder.rstrip("/") + "/**"])[0]
+    return {m.path: m.size_in_bytes for m in result.metadata_list}
+
+
+def prune_empty_folders(folder: str) -> None:
+    """Remove the empty folders below a local ``folder`` (object stores have none)."""
+    if is_remote(folder):
+        return
+    root = local_path(folder)
+    for dirpath, _, _ in sorted(os.walk(root), key=lambda t: -len(t[0])):
+        if dirpath != root:
+            try:
+                os.rmdir(dirpath)
+            except OSError:  # not empty
+                continue
 
 
 def file_size_and_mtime(uri: str) -> tuple[int, float]:

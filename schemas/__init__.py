@@ -314,6 +314,17 @@ def write_table(table: pa.Table, uri: str, schema: pa.Schema) -> None:
     storage.write_bytes(uri, to_parquet_bytes(table, schema))
 
 
+def stream_parquet(path: str, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+    """Validate and write ``tables`` as one Parquet file at the local ``path``, one at a time
+    (each becomes row groups as it arrives); returns the rows."""
+    rows = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for table in tables:
+            writer.write_table(conform(table, schema))
+            rows += table.num_rows
+    return rows
+
+
 def write_tables(uri: str, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
     """Validate and write ``tables`` as one Parquet file at ``uri``, one at a time (each becomes
     row groups as it arrives), so memory holds one table, never the file; returns the rows.
@@ -330,12 +341,8 @@ def write_tables(uri: str, schema: pa.Schema, tables: Iterable[pa.Table]) -> int
         os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
     os.close(fd)
-    rows = 0
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for table in tables:
-                writer.write_table(conform(table, schema))
-                rows += table.num_rows
+        rows = stream_parquet(tmp, schema, tables)
         if local:
             os.replace(tmp, local)
         else:
@@ -359,20 +366,44 @@ def table_parts(uri: str) -> list[str]:
     ] or [uri]  # fmt: skip
 
 
+def read_parts(parts: list[str], schema: pa.Schema) -> pa.Table:
+    """Read Parquet files (URIs) as one table validated against ``schema``."""
+    tables = [conform(parquet_from_bytes(storage.read_bytes(p)), schema, what=p) for p in parts]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
 def read_table(uri: str, schema: pa.Schema) -> pa.Table:
-    """Read a Parquet file, or every part of a folder (see table_parts), and validate it."""
-    parts = table_parts(uri)
-    tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(
-        [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]
-    )
+    """Read a Parquet file, or every part of a folder (see table_parts), and validate it.
+
+    For files that are not duet's own tables (a user's manifest, an exclude list); a table a
+    duet job publishes is read with :func:`read_published`, through its marker."""
+    return read_parts(table_parts(uri), schema)
 
 
-def read_embeddings(uri: str) -> pa.Table:
-    """Read an embedding table (any vector size) and validate it."""
-    parts = table_parts(uri)
+def read_published(uri: str, schema: pa.Schema, made_by: str) -> pa.Table:
+    """A published table (``playlists.parquet``, ``cooc/topk.parquet``, a dataset root's
+    ``index``): exactly the files its ``_SUCCESS`` lists, validated; NotPublished (naming
+    ``made_by``, the command that makes it) when it has no readable marker."""
+    from duet import publish
+
+    return read_parts(publish.table_uris(uri, made_by), schema)
+
+
+def read_input(uri: str, schema: pa.Schema, made_by: str) -> pa.Table:
+    """A table a command takes as an argument: a published table through its marker, or the
+    user's own file (see :func:`duet.publish.input_uris`), validated."""
+    from duet import publish
+
+    return read_parts(publish.input_uris(uri, made_by), schema)
+
+
+def read_embeddings(uri: str, made_by: str, *, users_own: bool = False) -> pa.Table:
+    """A published embedding table (any vector size), validated; with ``users_own``, also a
+    file that no duet folder governs (``duet embed``'s output, see
+    :func:`duet.publish.input_uris`)."""
+    from duet import publish
+
+    parts = (publish.input_uris if users_own else publish.table_uris)(uri, made_by)
     tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
     schema = embeddings_schema(vector_dim(tables[0]))
     return pa.concat_tables(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -21,6 +20,7 @@ from duet.pipelines import csr
 from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.cooccurrence import job as cooc
 from tests.support import cooc_reference as ref
+from tests.support.helpers import listed_names
 
 TRACKS = [f"t{i}" for i in range(12)] + ["ü-ñ", "a/../b", "x" * 300]
 playlist_sets = st.lists(st.lists(st.sampled_from(TRACKS), min_size=0, max_size=9), max_size=14)
@@ -203,7 +203,7 @@ def test_rerun_with_fewer_blocks_removes_stale_parts(tmp_path):
     source = write_playlists(tmp_path / "p.parquet", random_playlists(30, 2))
     run_job(source=source, output=str(tmp_path / "out"), blocks=4)
     run_job(source=source, output=str(tmp_path / "out"), blocks=2)
-    parts = sorted(os.listdir(tmp_path / "out" / "cooc" / "topk.parquet"))
+    parts = listed_names(str(tmp_path / "out" / "cooc" / "topk.parquet"))
     assert parts == ["part-00000.parquet", "part-00001.parquet"]
 
 

@@ -12,7 +12,7 @@ from duet import publish, schemas
 from duet.cli import main
 from duet.pipelines.tables import cf, w2v
 from duet.pipelines.tables.common import EmbeddingInputError, read_playlists
-from tests.support.helpers import cli_error
+from tests.support.helpers import cli_error, listed_names, stored
 from tests.support.planted import planted_playlists, popularity_recall_at_10, recall_at_10
 from tests.support.tables import write_playlists, write_splits, write_track_meta
 
@@ -21,7 +21,7 @@ PARAMS = {"vector_size": 16, "window": None, "alpha": 0.02, "min_count": 1, "sg"
 
 
 def vectors(folder: str, name: str = "vectors.parquet") -> dict[str, np.ndarray]:
-    table = schemas.read_embeddings(os.path.join(folder, name))
+    table = schemas.read_embeddings(os.path.join(folder, name), "duet embeddings")
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
     return dict(zip(table.column("id").to_pylist(), matrix, strict=True))
 
@@ -119,7 +119,7 @@ def test_deterministic_w2v_is_bit_identical_across_processes_and_hash_seeds(plan
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert "vectors" in result.stdout
-        with open(os.path.join(out, "emb", "w2v", "vectors.parquet"), "rb") as f:
+        with open(stored(os.path.join(out, "emb", "w2v"), "vectors.parquet"), "rb") as f:
             digests.append(f.read())
     assert digests[0] == digests[1]
 
@@ -195,7 +195,7 @@ def test_deterministic_warp_is_bit_identical(planted, tmp_path):
         job = cf.CFJob(planted["playlists"], str(tmp_path / run), factors=16, epochs=3,
                        deterministic=True)  # fmt: skip
         job.run()
-        with open(os.path.join(job.folder, "vectors.parquet"), "rb") as f:
+        with open(stored(job.folder, "vectors.parquet"), "rb") as f:
             tables.append(f.read())
     assert tables[0] == tables[1]
 
@@ -229,7 +229,7 @@ def test_rerun_replaces_the_table_and_leaves_no_stale_files(planted, tmp_path):
     stale = os.path.join(job.folder, "old-part.parquet")
     open(stale, "wb").close()
     job.run()
-    assert sorted(os.listdir(job.folder)) == [publish.SUCCESS, "vectors.parquet"]
+    assert listed_names(job.folder) == [publish.SUCCESS, "vectors.parquet"]
 
 
 # ---------------------------------------------------------------- genre Word2Vec
@@ -242,13 +242,14 @@ def test_genre_ids_index_the_genre_table_padded_to_ten(tmp_path):
     })  # fmt: skip
     job = w2v.GenreW2VJob(meta, str(tmp_path), vector_size=8, deterministic=True)
     body = job.run()
-    genres = schemas.read_table(os.path.join(job.folder, "genres.parquet"),
-                                schemas.genre_vectors_schema(8))  # fmt: skip
+    genres = schemas.read_published(os.path.join(job.folder, "genres.parquet"),
+                                    schemas.genre_vectors_schema(8), "duet embeddings")  # fmt: skip
     name = dict(
         zip(genres.column("index").to_pylist(), genres.column("id").to_pylist(), strict=True)
     )
-    rows = {r["track_id"]: r for r in schemas.read_table(
-        os.path.join(job.folder, "track_genres.parquet"), schemas.TRACK_GENRES).to_pylist()}  # fmt: skip
+    rows = {r["track_id"]: r for r in schemas.read_published(
+        os.path.join(job.folder, "track_genres.parquet"), schemas.TRACK_GENRES,
+        "duet embeddings").to_pylist()}  # fmt: skip
     assert [name[i] for i in rows["a"]["genre_ids"][: rows["a"]["n_genres"]]] == ["rock", "pop"]
     assert rows["a"]["genre_ids"][2:] == [schemas.GENRE_PAD] * 8
     assert rows["b"]["n_genres"] == 10 and [name[i] for i in rows["b"]["genre_ids"]] == many[:10]
@@ -265,8 +266,8 @@ def test_genres_unseen_in_the_training_split_are_left_out_and_counted(tmp_path):
     job = w2v.GenreW2VJob(meta, str(tmp_path), vector_size=8, splits=splits, split=("train",))
     body = job.run()
     assert body["counts"]["genres"] == 2 and body["counts"]["unknown_genres"] == 1
-    rows = schemas.read_table(
-        os.path.join(job.folder, "track_genres.parquet"), schemas.TRACK_GENRES
+    rows = schemas.read_published(
+        os.path.join(job.folder, "track_genres.parquet"), schemas.TRACK_GENRES, "duet embeddings"
     )
     assert rows.column("n_genres").to_pylist() == [2, 2, 1]
 

@@ -1,7 +1,6 @@
 """duet evaluate: probes, triplets and playlist continuation on embeddings with known structure."""
 
 import json
-import os
 
 import numpy as np
 import pyarrow as pa
@@ -97,13 +96,13 @@ def test_cli_evaluates_every_measure_and_writes_the_report(tmp_path):
     triplets = tmp_path / "triplets.csv"
     triplets.write_text("anchor,positive,negative\nc0-00,c0-01,c1-00\n")
     out = str(tmp_path / "report.json")
-    assert main(["evaluate", "--embeddings", emb, "--labels", os.path.join(meta, "part-00000.parquet"),
+    assert main(["evaluate", "--embeddings", emb, "--labels", meta,
                  "--triplets", str(triplets), "--playlists", playlists, "--output", out]) == 0  # fmt: skip
     with open(out) as f:
         report = json.load(f)
     assert report["probe"]["accuracy"] > 0.9 and report["triplets"]["triplets"] == 1
     assert report["continuation"]["queries"] > 0
-    assert main(["evaluate", "--embeddings", emb, "--labels", os.path.join(meta, "part-00000.parquet"),
+    assert main(["evaluate", "--embeddings", emb, "--labels", meta,
                  "--shots", "2", "--draws", "5", "--output", out]) == 0  # fmt: skip
     with open(out) as f:
         assert json.load(f)["few_shot"]["draws"] == 5

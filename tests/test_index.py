@@ -12,6 +12,7 @@ from duet import publish
 from duet.index import STD_FLOOR, AudioIndex, MemberError, StorageSource
 from duet.training.data import Root
 from duet.training.store import Store
+from tests.support.helpers import stored
 
 
 def readers(root: str) -> list[AudioIndex]:
@@ -37,7 +38,7 @@ def test_library_and_trainer_readers_return_the_same_members_windows_and_statist
 def test_a_band_that_never_varies_standardises_to_zero_in_every_reader(published, tmp_path):
     copy = str(tmp_path / "copy")
     shutil.copytree(published, copy)
-    path = os.path.join(copy, "stats", "mel-alonso.json")
+    path = stored(copy, "stats/mel-alonso.json")
     with open(path) as f:
         body = json.load(f)
     body["std"][0], body["std"][1] = 0.0, 1e-9
@@ -66,9 +67,9 @@ def test_both_readers_refuse_a_root_without_its_marker(published, tmp_path):
     copy = str(tmp_path / "copy")
     shutil.copytree(published, copy)
     os.remove(os.path.join(copy, "_SUCCESS"))
-    with pytest.raises(publish.NotPublished, match="not a published dataset root"):
+    with pytest.raises(publish.NotPublished, match="is not published.*run duet shards"):
         AudioIndex.open(copy)
-    with pytest.raises(publish.NotPublished, match="not a published dataset root"):
+    with pytest.raises(publish.NotPublished, match="is not published.*run duet shards"):
         Root(Store(copy))
 
 

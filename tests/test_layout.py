@@ -2,6 +2,7 @@
 and every job's ``_SUCCESS`` has the one summary shape."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -89,10 +90,15 @@ def test_every_file_of_a_full_run_is_a_path_the_layout_names(root):
                  f"{artist}/{layout.part(layout.TOPK, 0)}", f"{artist}/{layout.part(layout.GROUPS, 0)}"}  # fmt: skip
     expected |= {layout.pair_manifest(run, s, e) for s in ("playlist_co", "w2v", "self")
                  for e in range(2)}  # fmt: skip
-    written = set()
+    written, locks = set(), set()
     for folder, _, names in os.walk(root):
         for name in names:
             relative = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-            if name != layout.SUCCESS:
-                written.add(relative)
+            if name.startswith(layout.LOCK):
+                locks.add(relative)
+            elif name != layout.SUCCESS:  # stored names carry a tag: part-00000-<tag>.parquet
+                written.add(re.sub(r"-[0-9a-f]{16}(?=\.)", "", relative))
     assert written == expected
+    folders = {os.path.dirname(lock) for lock in locks}  # one writer per published folder
+    assert all(f == layout.PAIRS or os.path.exists(os.path.join(root, f, layout.SUCCESS))
+               for f in folders)  # fmt: skip

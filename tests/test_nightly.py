@@ -12,7 +12,6 @@ import yaml
 
 from duet import nightly
 from duet.cli import build_parser, main
-from duet.errors import DuetError
 from duet.pipelines.pairs import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,7 +87,7 @@ def test_a_crashed_night_resumes_at_the_failed_stage(raw, tmp_path, capsys):
             return 3
         return main(argv)
 
-    with pytest.raises(DuetError, match="stage cooccurrence failed"):
+    with pytest.raises(nightly.StageFailed, match="stage cooccurrence failed"):
         nightly.run(stages, out, [], invoke=flaky)
     done = nightly.run(stages, out, [], invoke=flaky)
     assert done == {"playlists": "skipped", "cooccurrence": "ran", "pairs": "ran"}

@@ -23,8 +23,8 @@ from duet.pipelines.playlists.steps import PlaylistsJob, plan
 from duet.report import make_report
 from tests.support.helpers import crash_on_call, run_shards, tree
 from tests.support.planted import planted_playlists
-from tests.support.s3 import BUCKET, assert_same_outputs
-from tests.support.tables import write_index, write_playlists, write_topk
+from tests.support.s3 import BUCKET, assert_same_generation, assert_same_outputs
+from tests.support.tables import republish, write_index, write_playlists, write_topk
 
 pytestmark = pytest.mark.slow  # still part of make test / CI
 
@@ -33,7 +33,7 @@ def test_shards_job_on_s3_writes_what_a_local_run_writes(s3, catalog, published)
     manifest = s3.upload(catalog, "catalog") + "/tracks.parquet"
     run_shards(manifest, f"s3://{BUCKET}/shards", beam_args=s3.args)
     remote = s3.tree("shards")
-    assert_same_outputs(tree(published), remote, skip=("failures/",))
+    assert_same_generation(tree(published), remote, skip=("failures/",))
     failures = [
         pq.read_table(io.BytesIO(remote[k])) for k in remote if k.startswith("failures/part")
     ]
@@ -64,7 +64,7 @@ def test_a_shards_run_killed_mid_way_on_s3_is_invisible_and_its_rerun_completes(
     proc.wait()
     assert publish.read_success(out) is None  # readers refuse the folder
     run_shards(manifest, out, beam_args=s3.args)
-    assert_same_outputs(tree(published), s3.tree("killed"), skip=("failures/",))
+    assert_same_generation(tree(published), s3.tree("killed"), skip=("failures/",))
 
 
 def test_playlists_from_and_to_s3_in_worker_processes_match_a_local_run(s3, catalog, tmp_path):
@@ -159,7 +159,7 @@ def test_the_report_of_a_bucket_shows_what_the_local_report_shows(s3, published,
     local = str(tmp_path / "root")
     shutil.copytree(published, local)
     lists = planted_playlists(clusters=4, per_cluster=10, playlists=60, length=5)
-    publish.write_success(write_playlists(local, lists), layout.summary(
+    republish(write_playlists(local, lists), layout.summary(
         "playlists", format_version=1, config={"format": "table"},
         inputs={"files": {"uri": "planted", "fingerprint": "0"}},
         counts={"playlists": len(lists), "entries": 300, "entries_read": 300,

@@ -18,11 +18,11 @@ from duet.pipelines.pairs.sources import Inputs, Sources
 from tests.support import pairs_reference as ref
 from tests.support.helpers import cli_error, crash_on_call, tree
 from tests.support.tables import (
+    publish_table,
     write_index,
     write_playlists,
     write_splits,
     write_topk,
-    write_track_meta,
 )
 
 
@@ -95,11 +95,9 @@ def test_playlist_tco_equals_the_reference(tmp_path_factory, data, seed, epoch):
        seed=st.integers(0, 3))  # fmt: skip
 def test_artist_co_equals_the_reference_without_the_one_pair_limit(tmp_path_factory, artists, seed):
     root = str(tmp_path_factory.mktemp("artist"))
-    write_track_meta(root, {})
     rows_ = [{"track_id": t, "artist_ids": a, "genres": []} for t, a in artists.items()]
-    schemas.write_table(schemas.from_rows(rows_, schemas.TRACK_META),
-                        os.path.join(root, "track_meta.parquet", "part-00000.parquet"),
-                        schemas.TRACK_META)  # fmt: skip
+    publish_table(os.path.join(root, "track_meta.parquet"), "part-00000.parquet",
+                  schemas.from_rows(rows_, schemas.TRACK_META), schemas.TRACK_META)  # fmt: skip
     table, _ = strategies.make_epoch(Sources(Inputs(root), ()), "artist_co", seed, 0)
     names = sorted({a for a_s in artists.values() for a in a_s})
     groups = [sorted({t for t, a_s in artists.items() if name in a_s}) for name in names]
@@ -111,8 +109,8 @@ def test_artist_co_equals_the_reference_without_the_one_pair_limit(tmp_path_fact
 def test_artist_co_pairs_a_track_once_per_artist_it_has(tmp_path):
     meta = {"x": ["a", "b"], "y": ["a"], "z": ["b"]}
     rows_ = [{"track_id": t, "artist_ids": a, "genres": []} for t, a in meta.items()]
-    schemas.write_table(schemas.from_rows(rows_, schemas.TRACK_META),
-                        str(tmp_path / "track_meta.parquet" / "part-00000.parquet"), schemas.TRACK_META)  # fmt: skip
+    publish_table(str(tmp_path / "track_meta.parquet"), "part-00000.parquet",
+                  schemas.from_rows(rows_, schemas.TRACK_META), schemas.TRACK_META)  # fmt: skip
     table, stats = strategies.make_epoch(Sources(Inputs(str(tmp_path)), ()), "artist_co", 0, 0)
     assert sorted(tuple(sorted(p)) for p in rows(table)) == [("x", "y"), ("x", "z")]
     assert stats["tracks_covered"] == 3
@@ -183,12 +181,12 @@ def test_lookup_strategies_list_each_track_with_its_tables_once(tmp_path):
     for name, ids in (("w2v", ["a", "b", "c", "zz"]), ("cf-warp", ["a", "b", "c"])):
         table = pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(
             pa.array(np.zeros(2 * len(ids), np.float32)), 2)})  # fmt: skip
-        schemas.write_table(table, os.path.join(root, "emb", name, "vectors.parquet"),
-                            schemas.embeddings_schema(2))  # fmt: skip
+        publish_table(os.path.join(root, "emb", name), "vectors.parquet", table,
+                      schemas.embeddings_schema(2))  # fmt: skip
     genres = pa.table({"track_id": ["a", "b"], "genre_ids": pa.FixedSizeListArray.from_arrays(
         pa.array(np.full(20, -1, np.int32)), 10), "n_genres": pa.array([1, 0], pa.int8())})  # fmt: skip
-    schemas.write_table(genres, os.path.join(root, "emb", "genre_w2v", "track_genres.parquet"),
-                        schemas.TRACK_GENRES)  # fmt: skip
+    publish_table(os.path.join(root, "emb", "genre_w2v"), "track_genres.parquet", genres,
+                  schemas.TRACK_GENRES)  # fmt: skip
     sources = Sources(Inputs(root), ())
     w2v, stats = strategies.make_epoch(sources, "w2v", 0, 0)
     assert sorted(w2v.column("anchor_id").to_pylist()) == ["a", "b", "c"]  # zz has no audio
@@ -249,7 +247,8 @@ def test_every_epoch_is_a_pure_function_of_tables_seed_and_epoch(dataset, tmp_pa
     second = tree(os.path.join(other, "pairs", body2["run"]))
     parts = [k for k in first if k.endswith(".parquet")]
     assert parts and all(first[k] == second[k] for k in parts)
-    co = [first[f"playlist_co/epoch={e:04d}/part-00000.parquet"] for e in range(4)]
+    co = [first[body["files"][f"playlist_co/epoch-{e:04d}/part-00000.parquet"]["name"]]
+          for e in range(4)]  # fmt: skip
     assert len(set(co)) == 4  # different epochs differ
 
 
@@ -257,9 +256,8 @@ def test_a_published_run_passes_verify_and_a_tampered_one_fails(dataset, capsys)
     body = run_job(dataset)
     assert main(["pairs", "--data", dataset, "--verify", "LATEST"]) == 0
     assert "all invariants hold" in capsys.readouterr().out
-    part = os.path.join(
-        dataset, "pairs", body["run"], "playlist_tco", "epoch=0001", "part-00000.parquet"
-    )
+    part = os.path.join(dataset, "pairs", body["run"],
+                        body["files"]["playlist_tco/epoch-0001/part-00000.parquet"]["name"])  # fmt: skip
     table = schemas.read_table(part, schemas.PAIRS)
     anchors = table.column("anchor_id").to_pylist()
     swapped = table.set_column(3, "positive_id", pa.array(anchors[1:] + anchors[:1]))
@@ -311,7 +309,7 @@ def test_bad_requests_are_clear_errors(dataset, tmp_path, capsys):
     assert "unknown strategies" in cli_error(
         capsys, ["pairs", "--data", dataset, "--strategies", "playlist_coo"]
     )
-    assert "does not exist" in cli_error(
+    assert "is not published" in cli_error(
         capsys, ["pairs", "--data", str(tmp_path / "empty"), "--strategies", "playlist_co"]
     )
     assert "not A:B" in cli_error(

@@ -15,6 +15,7 @@ import pytest
 from duet import publish, schemas
 from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.playlists import job as pl
+from tests.support.helpers import listed_names
 
 
 def mpd_slice(playlists: list[dict]) -> dict:
@@ -212,7 +213,7 @@ def test_rerun_is_identical_and_fewer_parts_leave_no_stale_files(tmp_path):
         n: (tmp_path / "out" / "playlists.parquet" / n).read_bytes() for n in snapshot
     } == snapshot
     run(tmp_path, [tmp_path / "s.json"], "mpd", parts=1)
-    assert sorted(os.listdir(tmp_path / "out" / "playlists.parquet")) == [
+    assert listed_names(str(tmp_path / "out" / "playlists.parquet")) == [
         "_SUCCESS",
         "part-00000.parquet",
     ]

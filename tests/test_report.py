@@ -17,10 +17,10 @@ import pytest
 
 from duet import layout, publish, schemas
 from duet.cli import main
-from duet.pipelines.pairs.runs import latest_run
+from duet.pipelines.pairs.runs import latest_run, manifest, read_run
 from duet.report import NothingPublished, make_report, render
 from duet.report.sample import read_ids, read_sample
-from tests.support.tables import write_playlists
+from tests.support.tables import republish, write_playlists
 
 SECTIONS = ("audio", "features", "playlists", "cooccurrence", "embeddings", "splits", "pairs",
             "provenance")  # fmt: skip
@@ -131,10 +131,10 @@ def test_plots_carry_the_numbers_they_show(report):
 
 @pytest.mark.parametrize("strategy", ["playlist_co", "playlist_tco", "artist_co"])
 def test_pair_repeats_match_a_direct_count(report, dataset, strategy):
-    run = latest_run(dataset)
+    run, body = read_run(dataset)
     epochs = []
     for e in (0, 1):
-        table = pq.read_table(layout.at(dataset, layout.pair_manifest(run, strategy, e)))
+        table = pq.read_table(layout.at(dataset, manifest(run, body, strategy, e)))
         pairs = zip(table.column("anchor_id").to_pylist(), table.column("positive_id").to_pylist(),
                     strict=True)  # fmt: skip
         epochs.append({frozenset(p) for p in pairs})
@@ -216,7 +216,7 @@ def test_the_page_renders_in_headless_chromium(report, tmp_path):
 def _root_with_playlists(tmp_path, lists) -> str:
     root = str(tmp_path / "root")
     folder = write_playlists(root, lists)
-    publish.write_success(folder, layout.summary(
+    republish(folder, layout.summary(
         "playlists", format_version=1, config={"format": "table"},
         inputs={"files": {"uri": "p.csv", "fingerprint": "0"}},
         counts={"playlists": len(lists), "entries": sum(map(len, lists)),
@@ -247,7 +247,8 @@ def test_missing_parts_name_the_command_that_makes_them(tmp_path):
 
 def test_leftovers_and_a_truncated_marker_are_not_a_report(tmp_path):
     root = str(tmp_path / "root")
-    write_playlists(root, [["a", "b", "c"]])  # a table whose job never published it
+    folder = write_playlists(root, [["a", "b", "c"]])
+    os.remove(os.path.join(folder, layout.SUCCESS))  # a table whose job never published it
     os.makedirs(layout.at(root, layout.COOC["playlist"]))
     open(layout.at(root, layout.marker(layout.COOC["playlist"])), "wb").close()  # disk was full
     out = str(tmp_path / "out")
@@ -349,13 +350,13 @@ def test_large_tables_are_sampled_by_whole_row_groups(tmp_path):
     table = schemas.from_rows([{"playlist_id": f"p{i}", "track_ids": t, "source": "s"}
                                for i, t in enumerate(lists)], schemas.PLAYLISTS)  # fmt: skip
     pq.write_table(table, path, row_group_size=100)
-    sample = read_sample(path, schemas.PLAYLISTS, ["playlist_id"], 250, seed=0)
+    sample = read_sample(path, schemas.PLAYLISTS, ["playlist_id"], 250, seed=0, by_marker=False)
     assert (sample.rows, sample.total) == (300, 1000) and not sample.exact
-    again = read_sample(path, schemas.PLAYLISTS, ["playlist_id"], 250, seed=0)
+    again = read_sample(path, schemas.PLAYLISTS, ["playlist_id"], 250, seed=0, by_marker=False)
     assert sample.table.equals(again.table)
     ids = [int(p[1:]) for p in sample.table.column("playlist_id").to_pylist()]
     assert all(i // 100 == ids[k - k % 100] // 100 for k, i in enumerate(ids))
-    whole = read_sample(path, schemas.PLAYLISTS, ["playlist_id"], 1000, seed=0)
+    whole = read_sample(path, schemas.PLAYLISTS, ["playlist_id"], 1000, seed=0, by_marker=False)
     assert whole.exact and whole.rows == 1000
 
 
@@ -364,7 +365,7 @@ def test_rows_by_id_skip_row_groups_whose_range_excludes_them(tmp_path):
     rows = [{"track_id": f"t{i:04d}", "rank": 0, "neighbor_id": "x", "count": i}
             for i in range(1000)]  # fmt: skip
     pq.write_table(schemas.from_rows(rows, schemas.TOPK), path, row_group_size=100)
-    found = read_ids(path, schemas.TOPK, ["count"], ["t0005", "t0950", "missing"])
+    found = read_ids(path, schemas.TOPK, ["count"], ["t0005", "t0950", "missing"], by_marker=False)
     assert found.column("count").to_pylist() == [5, 950]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from duet import publish, schemas
 from duet.index import AudioIndex
-from tests.support.helpers import FAST_CONFIG, run_shards, tree, write_manifest
+from tests.support.helpers import FAST_CONFIG, run_shards, stored, tree, write_manifest
 
 NAMES = ["clean.mp3", "clean.flac", "clean.ogg", "clean.opus", "clean.wav", "clean.m4a",
          "joined-same.mp3", "joined-rates.mp3", "joined-channels.mp3", "cut.mp3", "chained.ogg",
@@ -129,7 +129,7 @@ def test_an_index_written_before_these_columns_still_reads(sources_run, tmp_path
     old = [f for f in schemas.AUDIO_INDEX if f.name not in
            ("decoder", "source_duration", "declared_duration", "length_check", "decode_note",
             "clipped", "gain")]  # fmt: skip
-    part = pq.read_table(os.path.join(sources_run[1], "index", "part-00000.parquet"))
+    part = pq.read_table(stored(sources_run[1], "index/part-00000.parquet"))
     os.makedirs(tmp_path / "index")
     pq.write_table(part.select([f.name for f in old]), tmp_path / "index" / "part-00000.parquet")
     table = schemas.read_table(str(tmp_path / "index"), schemas.AUDIO_INDEX)

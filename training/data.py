@@ -19,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from duet import layout, schemas
+from duet import layout, publish, schemas
 from duet.hashing import derive_seed
 from duet.index import AudioIndex, MemberError
+from duet.pipelines.pairs import runs
 from duet.training.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,26 @@ class Root(AudioIndex):
         super().__init__(store)
         self.store = store
         self._vectors: dict[str, dict[str, np.ndarray]] = {}
+        self._runs: dict[str, dict] = {}
+
+    def table(self, path: str) -> pa.Table:
+        """A published table below the root (``emb/w2v/vectors.parquet``, ``emb/genre_w2v/
+        genres.parquet``): the files its folder's ``_SUCCESS`` lists; NotPublished (naming the
+        command that makes it) when that folder has no readable marker."""
+        folder, _, name = layout.relative(path, "table").rpartition("/")
+        published = publish.open_source(self.store, folder, layout.made_by(folder))
+        parts = published.parts(name)
+        if not parts:
+            raise publish.NotPublished(f"{path} is not listed in {folder}/{layout.SUCCESS} "
+                                       f"(run {layout.made_by(folder)})")  # fmt: skip
+        prefix = f"{folder}/" if folder else ""
+        return pa.concat_tables([schemas.parquet_from_bytes(self.store.read(prefix + p))
+                                 for p in parts])  # fmt: skip
 
     def vectors(self, table: str) -> dict[str, np.ndarray]:
         """An embedding table (``emb/w2v/vectors.parquet``, ...) as id → float32 vector."""
         if table not in self._vectors:
-            t = schemas.parquet_from_bytes(self.store.read(table))
+            t = self.table(table)
             matrix = np.asarray(t.column("vector").combine_chunks().values, np.float32)
             matrix = matrix.reshape(t.num_rows, -1)
             self._vectors[table] = dict(zip(t.column("id").to_pylist(), matrix, strict=True))
@@ -51,12 +67,12 @@ class Root(AudioIndex):
         from ``folder``'s ``track_genres.parquet`` and ``genres.parquet``."""
         key = f"genres:{folder}"
         if key not in self._vectors:
-            table = schemas.parquet_from_bytes(self.store.read(f"{folder}/{layout.GENRES}"))
+            table = self.table(f"{folder}/{layout.GENRES}")
             vectors = np.asarray(table.column("vector").combine_chunks().values, np.float32)
             vectors = vectors.reshape(table.num_rows, -1)[
                 np.argsort(table.column("index").to_numpy())
             ]
-            tracks = schemas.parquet_from_bytes(self.store.read(f"{folder}/{layout.TRACK_GENRES}"))
+            tracks = self.table(f"{folder}/{layout.TRACK_GENRES}")
             ids = np.asarray(tracks.column("genre_ids").combine_chunks().values).reshape(
                 -1, schemas.GENRE_SLOTS
             )
@@ -68,13 +84,25 @@ class Root(AudioIndex):
         return self._vectors[key]
 
     def latest_run(self) -> str:
-        run = self.store.read(layout.LATEST).decode().strip()
-        if not self.store.exists(layout.marker(layout.pair_run(run))):
-            raise FileNotFoundError(f"{layout.LATEST} names {run!r}, which has no _SUCCESS")
+        """The run ``pairs/LATEST`` names, if its ``_SUCCESS`` is readable (else NotPublished)."""
+        try:
+            raw = self.store.read(layout.LATEST)
+        except OSError:
+            raw = None
+        run = runs.parse_latest(raw, f"{self.store.root}/{layout.LATEST}")
+        self._run(run)
         return run
 
+    def _run(self, run: str) -> dict:
+        if run not in self._runs:
+            self._runs[run] = publish.open_source(
+                self.store, layout.pair_run(run), "duet pairs"
+            ).body
+        return self._runs[run]
+
     def manifest(self, run: str, strategy: str, epoch: int) -> pa.Table:
-        data = self.store.read(layout.pair_manifest(run, strategy, epoch))
+        """One epoch's manifest of a published run (the file its ``_SUCCESS`` lists)."""
+        data = self.store.read(runs.manifest(run, self._run(run), strategy, epoch))
         return schemas.conform(schemas.parquet_from_bytes(data), schemas.PAIRS)
 
 
@@ -95,6 +123,15 @@ class View:
     table: str | None = None  # embedding table for lookups
     genres: str | None = None  # genre Word2Vec folder: the track's genre vectors [10, dim]
     profile: str | None = None  # mel profile whose statistics standardise the crop
+
+    def __post_init__(self) -> None:
+        """Names that become paths below the dataset root must stay below it."""
+        for value, what in ((self.table, "table"), (self.genres, "genres")):
+            if value is not None:
+                layout.relative(value, f"view {self.name!r}: {what}")
+        for value, what in ((self.stream, "stream"), (self.profile, "profile")):
+            if value is not None:
+                layout.slug(value, f"view {self.name!r}: {what}")
 
 
 @dataclass

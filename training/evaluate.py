@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 
-from duet import schemas, storage
+from duet import publish, schemas, storage
 from duet.errors import DuetError
 
 
@@ -138,16 +139,21 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
 
 
 def read_vectors(uri: str) -> dict[str, np.ndarray]:
-    """An embedding table (``id``, ``vector``; e.g. ``duet embed``'s output) as id → vector."""
-    table = schemas.read_embeddings(uri)
+    """An embedding table (``id``, ``vector``; ``duet embed``'s output, or a published
+    ``emb/<model>/vectors.parquet`` read through its marker) as id → vector."""
+    table = schemas.read_embeddings(uri, "duet embed, or duet embeddings", users_own=True)
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
     return dict(zip(table.column("id").to_pylist(), matrix, strict=True))
 
 
 def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:
     """Track id → its label (or list of labels with ``multilabel``) from a table with
-    ``track_id`` and ``column``; a list column gives its first item as the single label."""
-    labels = schemas.table_from_bytes(storage.read_bytes(uri), uri, strings=("track_id",))
+    ``track_id`` and ``column`` (a published table such as ``track_meta.parquet``, or the
+    user's own file: :func:`duet.publish.input_uris`); a list column gives its first item as
+    the single label."""
+    parts = publish.input_uris(uri, "duet playlists")
+    labels = pa.concat_tables([schemas.table_from_bytes(storage.read_bytes(p), p, strings=("track_id",))
+                               for p in parts])  # fmt: skip
     for name, option in (("track_id", "a track_id column"), (column, "--label-column")):
         if name not in labels.column_names:
             raise DuetError(f"--labels {uri} has no column {name!r} (its columns: "
@@ -206,7 +212,8 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
                         strict=True))  # fmt: skip
         report["triplets"] = triplet_accuracy(vectors, rows)
     if playlists:
-        lists = schemas.read_table(playlists, schemas.PLAYLISTS).column("track_ids").to_pylist()
+        table = schemas.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
+        lists = table.column("track_ids").to_pylist()
         held = held_out(splits) if splits else None
         report["continuation"] = {**continuation(vectors, lists, seed=seed, candidates=held),
                                   "targets": "test split" if splits else "all tracks"}  # fmt: skip
@@ -246,6 +253,6 @@ def unmatched(values: dict[str, object], vectors: dict, labels: str, embeddings:
 
 def held_out(splits: str) -> set[str]:
     """The tracks a splits table assigns to ``test``."""
-    table = schemas.read_table(splits, schemas.SPLITS)
+    table = schemas.read_input(splits, schemas.SPLITS, "duet splits")
     return {t for t, s in zip(table.column("track_id").to_pylist(),
                               table.column("split").to_pylist(), strict=True) if s == "test"}  # fmt: skip

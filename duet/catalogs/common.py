@@ -43,19 +43,24 @@ def audio_problem(path: str) -> str | None:
 
 def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, extra: dict) -> dict:
     """Write the four tables under ``output`` and its ``_SUCCESS`` (counts, per-split counts,
-    failure reasons and ``extra``); returns the marker's body."""
-    publish.clear_success(output)
-    manifest = schemas.from_rows(catalog.tracks, schemas.TRACK_MANIFEST)
-    schemas.write_table(manifest, storage.join(output, TRACKS), schemas.TRACK_MANIFEST)
-    schemas.write_table(schemas.from_rows(catalog.labels, labels_schema),
-                        storage.join(output, LABELS), labels_schema)  # fmt: skip
+    failure reasons and ``extra``, and the files it lists); returns the marker's body.
+
+    The tables keep their plain names (``tracks.parquet`` is what ``duet shards --tracks``
+    takes, like any manifest a user writes); the marker is replaced in one step after them."""
     splits = [
         {"track_id": r["track_id"], "split": r["split"]} for r in catalog.tracks if r["split"]
     ]
-    schemas.write_table(schemas.from_rows(splits, schemas.SPLITS), storage.join(output, SPLITS),
-                        schemas.SPLITS)  # fmt: skip
-    schemas.write_table(schemas.from_rows(catalog.failures, schemas.FAILURES),
-                        storage.join(output, FAILURES), schemas.FAILURES)  # fmt: skip
+    tables = {
+        TRACKS: (schemas.from_rows(catalog.tracks, schemas.TRACK_MANIFEST), schemas.TRACK_MANIFEST),
+        LABELS: (schemas.from_rows(catalog.labels, labels_schema), labels_schema),
+        SPLITS: (schemas.from_rows(splits, schemas.SPLITS), schemas.SPLITS),
+        FAILURES: (schemas.from_rows(catalog.failures, schemas.FAILURES), schemas.FAILURES),
+    }
+    files: dict[str, dict] = {}
+    for name, (table, schema) in tables.items():
+        data = schemas.to_parquet_bytes(table, schema)
+        storage.write_bytes(storage.join(output, name), data)
+        files |= publish.entry(name, name, len(data))
     per_split: dict[str, int] = {}
     for row in catalog.tracks:
         per_split[row["split"] or "none"] = per_split.get(row["split"] or "none", 0) + 1
@@ -65,5 +70,4 @@ def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, ext
     body = {"dataset": catalog.dataset, "counts": {"tracks": len(catalog.tracks),
             "failures": len(catalog.failures), "splits": per_split, "failure_reasons": reasons},
             **extra}  # fmt: skip
-    publish.write_success(output, body)
-    return body
+    return publish.commit(output, body, files, what=output)

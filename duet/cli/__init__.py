@@ -13,6 +13,7 @@ import sys
 
 from duet.cli import interrupt
 from duet.cli.commands import build_parser, command_of, run_command
+from duet.cli.common import user_error
 
 __all__ = ["build_parser", "main"]
 
@@ -24,12 +25,28 @@ class _QuietBeamImports(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
+class _QuietUserErrors(logging.Filter):
+    """Beam logs the traceback of every exception that ends a step; a user's mistake (a
+    DuetError) is printed once, as one line, by the command instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apache_beam") or os.environ.get("DUET_DEBUG"):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and user_error(error) is not None:
+            return False
+        return user_error(RuntimeError(record.getMessage())) is None
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``duet`` command: logging set up, then one command line run (exit status). Ctrl-C
     or SIGTERM ends the process at once with status 130 (see :mod:`duet.cli.interrupt`)."""
     logging.basicConfig(level=os.environ.get("DUET_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
-    logging.getLogger().addFilter(_QuietBeamImports())
+    for handler in logging.getLogger().handlers:
+        for quiet in (_QuietBeamImports(), _QuietUserErrors()):
+            if not any(type(f) is type(quiet) for f in handler.filters):
+                handler.addFilter(quiet)
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_of(argv)
     try:

@@ -3,19 +3,35 @@ table printer. Heavy libraries (Beam) are imported when a command runs, not when
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from duet import layout, publish
+from duet import layout, lease, publish
 from duet.errors import DuetError
 
 BEAM_DESCRIPTION = "Options Beam knows (--runner, --project, ...) are passed to Beam."
 
-
 S = TypeVar("S", bound=Mapping[str, object])
+
+
+def add_publish_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that republishes an output (``--allow-shrink``)."""
+    parser.add_argument(
+        "--allow-shrink", action="store_true",
+        help="publish even when the new output is less than half the published one "
+             "(tracks, playlists, vectors, rows); without it such a run changes nothing",
+    )  # fmt: skip
+
+
+def commit_of(args: argparse.Namespace) -> publish.Commit:
+    """How this command run publishes: a fresh owner id for its locks, and --allow-shrink."""
+    return publish.Commit(owner=lease.new_owner(),
+                          allow_shrink=bool(getattr(args, "allow_shrink", False)))  # fmt: skip
 
 
 @dataclass
@@ -34,41 +50,84 @@ def run_beam_job(
     *,
     shape: type[S],
     published: str | Callable[[], str],
-    unpublish: Sequence[str] = (),
+    command: str,
+    commit: publish.Commit,
+    locks: Sequence[str],
     errors: tuple[type[Exception], ...] = (),
     around: Callable[[], contextlib.AbstractContextManager] | None = None,
 ) -> BeamRun[S]:
-    """Validate inputs → build the pipeline → run it → read what it published.
+    """Validate inputs → build the pipeline → run it under the output's locks → report what it
+    published.
 
-    ``build(pipeline)`` adds the job to a pipeline made from ``beam_args``; it checks the
-    job's inputs first, so a mistake (one of ``errors``, shown as one line) leaves every
-    published output as it was. Only then are the ``_SUCCESS`` markers of ``unpublish`` removed
-    (readers stop trusting outputs about to be rewritten) and the pipeline run (inside the
-    context ``around()`` makes, e.g. a progress monitor). Returns the summary the job published in
-    ``published`` (a folder, or a function naming it once the job is built) as the job's summary
-    ``shape``; a job that published nothing is an error.
+    ``build(pipeline)`` adds the job to a pipeline made from ``beam_args``; it checks the job's
+    inputs first, so a mistake (one of ``errors`` or a DuetError, shown as one line) touches no
+    output. Then the locks (or leases) of the folders in ``locks`` are taken for
+    ``commit.owner`` (another writer: one line naming it) and the pipeline runs (inside the
+    context ``around()`` makes, e.g. a progress monitor). The job publishes itself, in its last
+    step, through :func:`duet.publish.commit` (with ``commit``): until then, and whenever it
+    fails, readers keep the previous generation. Returns the summary published in ``published``
+    (a folder, or a function naming it once the job is built) as the job's summary ``shape``.
     """
     from duet.pipelines import beam_io
 
     pipeline = beam_io.make_pipeline(beam_args)
+    refused: tuple[type[Exception], ...] = (DuetError, *errors)
     try:
         build(pipeline)
-    except errors as exc:
-        raise DuetError(str(exc).splitlines()[0]) from exc
-    for folder in unpublish:
-        publish.clear_success(folder)
-    user_errors: tuple[type[Exception], ...] = (*errors, DuetError)
+    except refused as exc:
+        raise DuetError(_first_line(str(exc))) from exc
+    assert commit.owner is not None, "a command publishes under its own owner id"
     start = time.monotonic()
-    with around() if around else contextlib.nullcontext():
+    monitor = around() if around else contextlib.nullcontext()
+    with lease.hold(list(locks), commit.owner, f"duet {command}"), monitor:
         try:
             result = pipeline.run()
             result.wait_until_finish()
-        except user_errors as exc:
-            raise DuetError(str(exc).splitlines()[0]) from exc
+        except Exception as exc:
+            message = user_error(exc, errors)
+            if message is None:
+                raise
+            raise DuetError(message) from exc
     wall = time.monotonic() - start
     counters = {m.key.metric.name: m.committed for m in result.metrics().query()["counters"]}
     folder = published() if callable(published) else published
-    return BeamRun(layout.read_summary(folder, shape), wall, counters)
+    return BeamRun(layout.read_summary(folder, shape, f"duet {command}"), wall, counters)
+
+
+_RAISED = re.compile(r"^(?:[\w.]+\.)?(\w+): (.+?)(?: \[while running '[^']*'\])?$")
+
+
+def user_error(exc: BaseException, errors: tuple[type[Exception], ...] = ()) -> str | None:
+    """The one-line message of a user's mistake that ended a pipeline (a DuetError or one of
+    ``errors``), or None for anything else. Beam runners that run steps on worker threads or
+    processes return a step's exception as the text of its traceback (in a RuntimeError):
+    its last ``module.Class: message`` line names the class."""
+    kinds: tuple[type[Exception], ...] = (DuetError, *errors)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return _first_line(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    for line in reversed(str(exc).splitlines()):
+        match = _RAISED.match(line.strip())
+        if match and _is_user_error(match.group(1), kinds):
+            return match.group(2)
+    return None
+
+
+def _first_line(text: str) -> str:
+    return re.sub(r" \[while running '[^']*'\]$", "", text.splitlines()[0] if text else text)
+
+
+def _is_user_error(name: str, kinds: tuple[type[Exception], ...]) -> bool:
+    """Whether an exception class named ``name`` is one of ``kinds`` (or a subclass of one)."""
+    pending: list[type] = list(kinds)
+    while pending:
+        kind = pending.pop()
+        if kind.__name__ == name:
+            return True
+        pending.extend(kind.__subclasses__())
+    return False
 
 
 def runner_named(beam_args: list[str]) -> bool:

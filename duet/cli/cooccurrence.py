@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from duet import layout, progress, storage
-from duet.cli.common import BEAM_DESCRIPTION, print_table, run_beam_job
+from duet import layout, progress, publish, storage
+from duet.cli.common import (
+    BEAM_DESCRIPTION,
+    add_publish_options,
+    commit_of,
+    print_table,
+    run_beam_job,
+)
 from duet.errors import DuetError
 from duet.pipelines.cooccurrence import job as cooccurrence
 
@@ -30,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--max-group-tracks", type=int, default=10_000,
         help="longer playlists are skipped and counted (cost grows with length²)")  # fmt: skip
     add("--threads", type=int, default=None, help="kernel threads (default: all cores)")
+    add_publish_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -40,16 +47,15 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.group_by == "artist":
         beside = storage.dirname(args.playlists.rstrip("/"))
         source = args.track_meta or layout.at(beside, layout.TRACK_META)
-    if not storage.exists(source):
-        raise DuetError(f"input {source} does not exist")
+    publish.input_uris(source, "duet playlists")
     job = cooccurrence.CoocJob(
         source=source, output=args.output, top_k=args.top_k, min_count=args.min_count,
         counts=args.counts, seed=args.seed, blocks=args.blocks, group_by=args.group_by,
-        max_group_tracks=args.max_group_tracks, threads=args.threads,
+        max_group_tracks=args.max_group_tracks, threads=args.threads, commit=commit_of(args),
     )  # fmt: skip
     done = run_beam_job(lambda pipeline: cooccurrence.build(pipeline, job), beam_args,
-                        shape=cooccurrence.CoocSummary, published=job.folder,
-                        unpublish=[job.folder],
+                        shape=cooccurrence.CoocSummary, published=job.folder, command="cooccurrence",
+                        commit=job.commit, locks=[job.folder],
                         around=lambda: progress.monitored(job.blocks, "blocks", "block"))  # fmt: skip
     counts = done.summary["counts"]
     print_table([

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 
 from duet import layout
-from duet.cli.common import BEAM_DESCRIPTION, names, print_table, run_beam_job
+from duet.cli.common import (
+    BEAM_DESCRIPTION,
+    add_publish_options,
+    commit_of,
+    names,
+    print_table,
+    run_beam_job,
+)
 from duet.pipelines.beam_io import one_step
 from duet.pipelines.tables import cf, w2v
 from duet.pipelines.tables.common import EmbeddingInputError, TableSummary
@@ -32,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             q.add_argument("--window", type=int, default=None,
                            help="default: the longest sentence (whole-playlist context)")  # fmt: skip
             q.add_argument("--workers", type=int, default=None, help="default: all cores")
+        add_publish_options(q)
         q.set_defaults(func=run)
 
     q = models.add_parser("w2v", help="playlist Word2Vec (Alonso-Jiménez et al.)")
@@ -61,7 +69,7 @@ def job_of(args: argparse.Namespace) -> w2v.W2VJob | w2v.GenreW2VJob | cf.CFJob:
     """The job the options describe; options left at None take the job's defaults."""
     split = names(args.split)
     options = {"output": args.output, "seed": args.seed, "epochs": args.epochs,
-               "deterministic": args.deterministic, "split": split,
+               "deterministic": args.deterministic, "split": split, "commit": commit_of(args),
                "splits": (args.splits or layout.at(args.output, layout.SPLITS)) if split else None}  # fmt: skip
     if args.model == "w2v":
         options |= {"playlists": args.playlists, "vector_size": args.vector_size,
@@ -81,8 +89,13 @@ def job_of(args: argparse.Namespace) -> w2v.W2VJob | w2v.GenreW2VJob | cf.CFJob:
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     job = job_of(args)
     label = f"embeddings {args.model}"
-    done = run_beam_job(lambda pipeline: one_step(pipeline, job.run, label), beam_args,
-                        shape=TableSummary, published=job.folder, unpublish=[job.folder],
+
+    def build(pipeline):
+        job.check_inputs()
+        return one_step(pipeline, job.run, label)
+
+    done = run_beam_job(build, beam_args, shape=TableSummary, published=job.folder, command=label,
+                        commit=job.commit, locks=[job.folder],
                         errors=(EmbeddingInputError, FileNotFoundError))  # fmt: skip
     body, counts = done.summary, done.summary["counts"]
     rows = [("model", body["model"])]

@@ -10,6 +10,8 @@ from duet import layout, publish, schemas, storage
 from duet.cli.common import (
     BEAM_DESCRIPTION,
     BeamRun,
+    add_publish_options,
+    commit_of,
     is_local,
     parse_size,
     print_table,
@@ -57,6 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--shard-size", default="256MB", help="target shard size when sizing (default 256MB)")
     add("--read-ahead", type=int, default=8,
         help="arrays read ahead per shard writer, to overlap a bucket's latency (default 8)")  # fmt: skip
+    add_publish_options(q)
     q.set_defaults(func=run)
 
 
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         max_frames=args.max_frames,
         num_shards=args.num_shards or previous_num_shards(args.output),
         shard_bytes=parse_size(args.shard_size), read_ahead=args.read_ahead,
-        progress_dir=progress,
+        progress_dir=progress, commit=commit_of(args),
     )  # fmt: skip
     if job.splits:
         sources.read_splits(job.splits)
@@ -119,7 +122,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return Monitor(progress, total, desc="arrays")
 
     done = run_beam_job(lambda pipeline: features.build(pipeline, job), beam_args,
-                        shape=features.FeaturesSummary, published=args.output, unpublish=[args.output],
+                        shape=features.FeaturesSummary, published=args.output,
+                        command="features import", commit=job.commit, locks=[args.output],
                         errors=(features.NothingImported, features.SplitsUnmatched),
                         around=monitor if progress else None)  # fmt: skip
     print_summary(done, args.output)
@@ -148,7 +152,8 @@ def print_summary(done: BeamRun[features.FeaturesSummary], output: str) -> None:
         ("throughput", f"{counts['input_rows'] / wall:.1f} arrays/s"),
         ("mel statistics", split),
     ])  # fmt: skip
-    failures = schemas.read_table(layout.at(output, layout.FAILURES), schemas.FAILURES)
+    failures = schemas.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,
+                                      "duet features import")  # fmt: skip
     if failures.num_rows:
         print(f"\nfailures ({failures.num_rows}, first 20):")
         print_table([(str(f["track_id"])[:40], f["stage"], f["error"][:90])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from duet import nightly
+from duet import layout, lease, nightly
 from duet.cli.commands import run_command
-from duet.cli.common import names, parse_epochs
+from duet.cli.common import add_publish_options, names, parse_epochs
 from duet.pipelines.pairs.common import check_strategies
 from duet.pipelines.pairs.runs import latest_run
 from duet.pipelines.playlists.job import FORMATS
@@ -29,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=0)
     add("--keep", type=int, default=None, help="keep the newest K pair runs")
     add("--cf-model", choices=MODELS, default="warp")
+    add_publish_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     stages = nightly.plan(args.output, strategies, args.epochs, args.seed,
                           inputs=tuple(args.input or ()), fmt=args.format, tracks=args.tracks,
                           keep=args.keep, cf_model=args.cf_model)  # fmt: skip
-    done = nightly.run(stages, args.output, beam_args, invoke=run_command)
+    options = ["--allow-shrink"] if args.allow_shrink else []
+    with lease.hold([args.output], lease.new_owner(), "duet nightly", name=layout.NIGHTLY_LOCK):
+        done = nightly.run(stages, args.output, beam_args, invoke=run_command, options=options)
     print(f"[nightly] {sum(v == 'ran' for v in done.values())} stage(s) ran, "
           f"{sum(v == 'skipped' for v in done.values())} skipped; LATEST -> "
           f"{latest_run(args.output)}")  # fmt: skip

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from duet import layout, progress
 from duet.cli.common import (
     BEAM_DESCRIPTION,
+    add_publish_options,
+    commit_of,
     is_local,
     names,
     parse_epochs,
@@ -49,6 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="re-check the invariants of a published run (or LATEST) and exit")  # fmt: skip
     for name, what in INPUTS:
         add(f"--{name}", default=None, help=f"{what} (default: under --data)")
+    add_publish_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,7 +66,7 @@ def job_of(args: argparse.Namespace) -> pairs.PairsJob:
     return pairs.PairsJob(inputs=inputs_of(args),
                           strategies=STRATEGIES if strategies == ("all",) else strategies,
                           epochs=parse_epochs(args.epochs), seed=args.seed, run_id=args.run_id,
-                          split=names(args.split), keep=args.keep)  # fmt: skip
+                          split=names(args.split), keep=args.keep, commit=commit_of(args))  # fmt: skip
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     published = time.time()
     done = run_beam_job(lambda pipeline: pairs.build(pipeline, job, published=published),
                         beam_args, shape=pairs.PairsSummary, published=lambda: job.run_dir,
+                        command="pairs", commit=job.commit, locks=[job.lock_dir],
                         errors=(PairsInputError,), around=lambda: progress.monitored(
                             len(job.strategies) * (job.epochs[1] - job.epochs[0]), "pairs", "epoch"))  # fmt: skip
     body = done.summary
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     inputs = job_of(args).inputs if args.strategies else inputs_of(args)
-    run = latest_run(args.data) if args.verify == "LATEST" else args.verify
+    run = latest_run(args.data) if args.verify == "LATEST" else layout.slug(args.verify, "--verify")
     report = verify.verify(args.data, run, inputs)
     bad = {(s, e): p for s, epochs in report.items() for e, p in epochs.items() if p}
     checked = sum(len(e) for e in report.values())

@@ -6,8 +6,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from duet import layout, publish, schemas
-from duet.cli.common import BEAM_DESCRIPTION, BeamRun, print_table, run_beam_job, runner_named
+from duet import layout, lease, schemas
+from duet.cli.common import (
+    BEAM_DESCRIPTION,
+    BeamRun,
+    add_publish_options,
+    commit_of,
+    print_table,
+    run_beam_job,
+    runner_named,
+)
 from duet.errors import DuetError
 from duet.pipelines.playlists import steps
 from duet.pipelines.playlists.melon import GENRE_BASKETS
@@ -38,6 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--spill-dir", default=None,
         help="local folder for the parts spilled without --runner (~50 bytes per entry, "
         "~3 GB for the MPD; default: the system's temporary folder)")  # fmt: skip
+    add_publish_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -45,6 +54,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     job = steps.PlaylistsJob(
         inputs=tuple(args.input), format=args.format, output=args.output, tracks=args.tracks,
         track_key=args.track_key, melon_genres=args.melon_genres, parts=args.parts,
+        commit=commit_of(args),
     )  # fmt: skip
     if (args.parts is not None and args.parts < 1) or (
         args.workers is not None and args.workers < 1
@@ -55,7 +65,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         from duet.pipelines.playlists import job as playlists
 
         done = run_beam_job(lambda pipeline: playlists.build(pipeline, job), beam_args,
-                            shape=steps.PlaylistsSummary, published=tables[0], unpublish=tables,
+                            shape=steps.PlaylistsSummary, published=tables[0], command="playlists",
+                            commit=job.commit, locks=tables,
                             errors=(FileNotFoundError, ValueError))  # fmt: skip
     else:
         done = _run_here(job, args, beam_args, tables)
@@ -80,17 +91,20 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _run_here(
     job: steps.PlaylistsJob, args: argparse.Namespace, beam_args: list[str], tables: list[str]
 ) -> BeamRun[steps.PlaylistsSummary]:
-    """The local runner, with the Beam command's order: validate the inputs, unpublish the
-    tables, run, read what was published."""
+    """The local runner, with the Beam command's order: validate the inputs, take the tables'
+    locks, run (the job publishes both tables in its last step), read what was published."""
     from duet.pipelines.playlists import local
 
     try:
         prepared = local.prepare(job)
     except (FileNotFoundError, ValueError) as exc:
         raise DuetError(str(exc).splitlines()[0]) from exc
-    for folder in tables:
-        publish.clear_success(folder)
+    assert job.commit.owner is not None, "a command publishes under its own owner id"
     start = time.monotonic()
-    local.run(job, workers=args.workers, spill_dir=args.spill_dir, prepared=prepared,
-              filesystem_args=tuple(beam_args))  # fmt: skip
-    return BeamRun(layout.read_summary(tables[0], steps.PlaylistsSummary), time.monotonic() - start)
+    with lease.hold(tables, job.commit.owner, "duet playlists"):
+        local.run(job, workers=args.workers, spill_dir=args.spill_dir, prepared=prepared,
+                  filesystem_args=tuple(beam_args))  # fmt: skip
+    return BeamRun(
+        layout.read_summary(tables[0], steps.PlaylistsSummary, "duet playlists"),
+        time.monotonic() - start,
+    )

@@ -6,8 +6,17 @@ import argparse
 import os
 import tempfile
 
-from duet import layout, schemas
-from duet.cli.common import BeamRun, is_local, parse_size, print_table, run_beam_job
+from duet import layout, publish, schemas
+from duet.cli.common import (
+    BeamRun,
+    add_publish_options,
+    commit_of,
+    is_local,
+    parse_size,
+    print_table,
+    run_beam_job,
+)
+from duet.errors import DuetError
 from duet.pipelines.audio import job as shards
 from duet.pipelines.audio.decode import DECODERS
 from duet.pipelines.audio.manifest import ID_FROM, Columns, read_manifest
@@ -48,6 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--num-shards", type=int, default=None,
         help="shards per stream (default: kept from the previous run, else sized from --shard-size)")  # fmt: skip
     add("--shard-size", default="256MB", help="target shard size when sizing (default 256MB)")
+    add_publish_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,25 +68,51 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         max_seconds=args.max_seconds, max_duration=args.max_duration, min_seconds=args.min_seconds,
         min_sample_rate=args.min_sample_rate, decoder=args.decoder, decode_timeout=args.decode_timeout,
     )  # fmt: skip
-    progress = tempfile.mkdtemp(prefix="duet-progress-") if is_local(beam_args) else None
     columns = Columns(track_id=args.id_column, audio_uri=args.audio_column, id_from=args.id_from)
+    rows = check_manifest(args.tracks, args.output, args.allow_shrink, columns)
+    progress = tempfile.mkdtemp(prefix="duet-progress-") if is_local(beam_args) else None
     if is_local(beam_args) and not any(a.startswith("--direct_num_workers") for a in beam_args):
         # tracks decode independently and decoders release the GIL: one thread per core
         beam_args = [*beam_args, "--direct_num_workers", str(os.cpu_count() or 1),
                      "--direct_running_mode", "multi_threading"]  # fmt: skip
     job = shards.ShardsJob(tracks=args.tracks, output=args.output, config=config, columns=columns,
                            num_shards=args.num_shards or previous_num_shards(args.output),
-                           shard_bytes=parse_size(args.shard_size), progress_dir=progress)  # fmt: skip
+                           shard_bytes=parse_size(args.shard_size), progress_dir=progress,
+                           commit=commit_of(args))  # fmt: skip
 
     def monitor() -> Monitor:
         assert progress is not None
-        return Monitor(progress, len(read_manifest(args.tracks, columns).rows))
+        return Monitor(progress, rows)
 
     done = run_beam_job(lambda pipeline: shards.build(pipeline, job), beam_args,
-                        shape=shards.ShardsSummary, published=args.output, unpublish=[args.output],
-                        around=monitor if progress else None)  # fmt: skip
+                        shape=shards.ShardsSummary, published=args.output, command="shards",
+                        commit=job.commit,
+                        locks=[args.output], around=monitor if progress else None)  # fmt: skip
     print_summary(done, args.output)
     return 0
+
+
+def check_manifest(tracks: str, output: str, allow_shrink: bool, columns: Columns) -> int:
+    """Refuse, before anything is touched, a manifest that cannot be read, has no usable row,
+    or holds less than half the tracks the root publishes (unless ``allow_shrink``); returns
+    its usable rows."""
+    try:
+        manifest = read_manifest(tracks, columns)
+    except FileNotFoundError:
+        raise DuetError(f"--tracks {tracks} does not exist") from None
+    except ValueError as exc:
+        raise DuetError(f"--tracks {tracks}: {str(exc).splitlines()[0]}") from None
+    if not manifest.rows:
+        reason = f" ({manifest.failures[0]['error']}, ...)" if manifest.failures else ""
+        raise DuetError(f"--tracks {tracks} has no usable row ({manifest.input_rows} rows"
+                        f"{reason}); nothing was changed")  # fmt: skip
+    published = publish.read_success(output)
+    before = (published or {}).get("counts", {}).get("indexed")
+    if isinstance(before, int) and len(manifest.rows) * 2 < before and not allow_shrink:
+        raise DuetError(f"{output} publishes {before:,} tracks and --tracks {tracks} lists "
+                        f"{len(manifest.rows):,}; nothing was changed (check the manifest, or "
+                        "pass --allow-shrink to publish the smaller root)")  # fmt: skip
+    return len(manifest.rows)
 
 
 def print_summary(done: BeamRun[shards.ShardsSummary], output: str) -> None:
@@ -100,7 +136,8 @@ def print_summary(done: BeamRun[shards.ShardsSummary], output: str) -> None:
         ("mel statistics", f"over split '{body['stats_split']}'"),
     ])  # fmt: skip
     _print_source_notes(output)
-    failures = schemas.read_table(layout.at(output, layout.FAILURES), schemas.FAILURES)
+    failures = schemas.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,
+                                      "duet shards")  # fmt: skip
     if failures.num_rows:
         print(f"\nfailures ({failures.num_rows}, first 20):")
         print_table([(str(f["track_id"])[:40], f["stage"], f["error"][:90])
@@ -134,7 +171,9 @@ def _print_source_notes(root: str, limit: int = 20) -> None:
     """Indexed tracks whose decode does not match the file, or that were scaled down."""
     import pyarrow.compute as pc
 
-    index = schemas.read_table(layout.at(root, layout.INDEX), schemas.AUDIO_INDEX)
+    index = schemas.read_published(
+        layout.at(root, layout.INDEX), schemas.AUDIO_INDEX, "duet shards"
+    )
     first = index.filter(pc.equal(index["stream"], index["stream"][0])) if len(index) else index
     noted = first.filter(pc.or_(pc.is_valid(first["decode_note"]), pc.less(first["gain"], 1.0)))
     if not noted.num_rows:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from duet import layout
-from duet.cli.common import BEAM_DESCRIPTION, print_table, run_beam_job
+from duet.cli.common import (
+    BEAM_DESCRIPTION,
+    add_publish_options,
+    commit_of,
+    print_table,
+    run_beam_job,
+)
 from duet.pipelines.beam_io import one_step
 from duet.pipelines.tables import splits
 from duet.pipelines.tables.common import EmbeddingInputError, TableSummary
@@ -21,14 +27,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--val", type=float, default=0.1)
     add("--exclude", default=None,
         help="track ids to leave out: text (one per line) or a table with track_id")  # fmt: skip
+    add_publish_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     job = splits.SplitsJob(track_meta=args.track_meta, output=args.output, seed=args.seed,
-                           test=args.test, val=args.val, exclude=args.exclude)  # fmt: skip
-    done = run_beam_job(lambda pipeline: one_step(pipeline, job.run, "splits"), beam_args,
-                        shape=TableSummary, published=job.folder, unpublish=[job.folder],
+                           test=args.test, val=args.val, exclude=args.exclude,
+                           commit=commit_of(args))  # fmt: skip
+
+    def build(pipeline):
+        job.check_inputs()
+        return one_step(pipeline, job.run, "splits")
+
+    done = run_beam_job(build, beam_args, shape=TableSummary, published=job.folder,
+                        command="splits",
+                        commit=job.commit, locks=[job.folder],
                         errors=(EmbeddingInputError, FileNotFoundError))  # fmt: skip
     c = done.summary["counts"]
     total = c["train"] + c["val"] + c["test"]

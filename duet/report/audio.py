@@ -93,9 +93,9 @@ def _manifest_types(body: dict, ids: list[str]) -> dict[str, str]:
     if not storage.exists(spec):
         return {}
     if name.endswith(".parquet"):  # two columns of a possibly large manifest
-        if not {"track_id", "audio_uri"} <= set(column_names(spec)):
+        if not {"track_id", "audio_uri"} <= set(column_names(spec, by_marker=False)):
             return {}
-        table = read_all(spec, schemas.TRACK_MANIFEST, ["track_id", "audio_uri"])
+        table = read_all(spec, schemas.TRACK_MANIFEST, ["track_id", "audio_uri"], by_marker=False)
     else:
         table = schemas.table_from_bytes(storage.read_bytes(spec), spec, strings=("track_id",))
     if not {"track_id", "audio_uri"} <= set(table.column_names):
@@ -207,7 +207,8 @@ def _failures(ctx: Context, section: Section) -> None:
 
 
 def _storage(ctx: Context, section: Section, body: dict) -> None:
-    reports = storage.list_files(ctx.at(layout.REPORTS))
+    root = ctx.published("")
+    reports = [layout.at(ctx.root, n) for n in root.parts(layout.REPORTS, ".json")] if root else []
     chosen = pick(reports, REPORTS, ctx.seed, "shard-reports")
     sizes: dict[str, list[float]] = {s: [] for s in body["streams"]}
     with ThreadPoolExecutor(16 if storage.is_remote(ctx.root) else 1) as pool:

@@ -127,12 +127,23 @@ class Context:
         """The ``_SUCCESS`` body of ``folder`` (relative; "" is the root), or None when it is
         absent or unreadable (an unreadable marker means "not published")."""
         if folder not in self._markers:
-            try:
-                self._markers[folder] = publish.read_success(self.at(folder))
-            except (ValueError, UnicodeDecodeError) as exc:
-                self.unreadable[folder] = f"unreadable {layout.SUCCESS}: {exc}"
-                self._markers[folder] = None
+            body = publish.read_success(self.at(folder))
+            if body is None and storage.exists(publish.marker_uri(self.at(folder))):
+                self.unreadable[folder] = (f"unreadable {layout.SUCCESS} (empty, truncated or "
+                                           "not a marker)")  # fmt: skip
+            self._markers[folder] = body
         return self._markers[folder]
+
+    def published(self, folder: str) -> publish.Published | None:
+        """The published ``folder`` (relative; "" is the root) as its marker lists it, from
+        the marker read once (so every section reads the same generation), or None."""
+        body = self.marker(folder)
+        if body is None:
+            return None
+        where = self.at(folder)
+        prefix = storage.join(where, "")
+        return publish.Published(where, body, lambda: [u[len(prefix) :].replace("\\", "/")
+                                                       for u in storage.list_files(where)])  # fmt: skip
 
     def markers(self) -> dict[str, dict]:
         """Every marker read so far that is published, by folder."""

@@ -10,7 +10,7 @@ import pyarrow as pa
 import duet.report.plots as plots
 from duet import layout, schemas
 from duet.report.common import Context, Section, Table
-from duet.report.sample import footer, pick, read_all, read_ids, read_sample
+from duet.report.sample import footer, pick, read_all, read_ids, read_sample, table_files
 
 MAX_VECTORS = 50_000
 """Vectors read per table at most: norms and nearest neighbours are over this sample."""
@@ -36,7 +36,7 @@ def gather(ctx: Context) -> Section:
             continue
         table = layout.GENRES if name == layout.GENRE_W2V else layout.VECTORS
         uri = ctx.at(f"{folder}/{table}")
-        dim = footer(schemas.table_parts(uri)[0]).schema.to_arrow_schema().field("vector").type
+        dim = footer(table_files(uri)[0]).schema.to_arrow_schema().field("vector").type
         summary.append([name, body.get("model"), body["counts"].get("vectors",
                         body["counts"].get("genres")), dim.list_size, _parameters(body),
                         body.get("wall_time_s")])  # fmt: skip

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import duet.report.plots as plots
-from duet import layout, storage
+from duet import layout, publish, storage
 from duet.report.common import Context, Section, Table
 from duet.report.tracks import example_tracks, index_sample, read_frames, sidecars, stream_rows
 
@@ -46,11 +46,14 @@ def gather(ctx: Context) -> Section:
 
 def _statistics(ctx: Context, section: Section, profiles: dict) -> None:
     stats = {}
+    root = ctx.published("")
     for name in profiles:
-        uri = ctx.at(layout.mel_stats(name))
-        if storage.exists(uri):
-            stats[name] = json.loads(storage.read_bytes(uri))
-        else:
+        try:
+            if root is None:
+                raise publish.NotPublished(layout.mel_stats(name))
+            stored = root.name(layout.mel_stats(name))
+            stats[name] = json.loads(storage.read_bytes(ctx.at(stored)))
+        except (publish.NotPublished, OSError, ValueError):
             section.notes.append(f"{layout.mel_stats(name)} is missing from the published root.")
     rows = []
     for name, s in stats.items():

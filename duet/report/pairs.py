@@ -5,7 +5,6 @@ MPD: 826 368 / 731 520 / 1 014 528 pairs per epoch over 1 779 072 tracks)."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,7 +13,7 @@ import duet.report.plots as plots
 from duet import layout, publish, schemas
 from duet.errors import DuetError
 from duet.pipelines.pairs.common import PAIRED
-from duet.pipelines.pairs.runs import latest_run, runs
+from duet.pipelines.pairs.runs import latest_run, manifest, runs
 from duet.report.common import Context, Missing, Section, Table
 from duet.report.sample import read_all
 
@@ -23,7 +22,6 @@ PAPER_TRACKS = 1_779_072
 OVERLAP_EPOCHS = 4
 """Consecutive epoch pairs compared per strategy at most: the first two and the last two of
 the run, so six manifests are read per strategy, not eight."""
-_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 class BadRunId(DuetError):
@@ -35,9 +33,14 @@ class RunNotPublished(DuetError):
 
 
 def check_run(run: str) -> str:
-    if run != "LATEST" and (not _RUN.fullmatch(run) or ".." in run):
-        raise BadRunId(f"--run {run!r} is not a run id (letters, digits, '.', '_', '-'), or LATEST")
-    return run
+    """``run`` when it is LATEST or a run id (:func:`duet.layout.slug`, the one rule for names
+    that become paths), else BadRunId."""
+    if run == "LATEST":
+        return run
+    try:
+        return layout.slug(run, "--run")
+    except layout.InvalidName as exc:
+        raise BadRunId(f"{exc}, or LATEST") from None
 
 
 def selected_run(ctx: Context) -> str:
@@ -82,7 +85,7 @@ def gather(ctx: Context) -> Section:
     if body.get("published"):
         when = datetime.fromtimestamp(body["published"], UTC).strftime("%Y-%m-%d %H:%M UTC")
         section.fact("published", "published", when)
-    overlap = _overlap(ctx, section, run, stats)
+    overlap = _overlap(ctx, section, run, body, stats)
     _over_epochs(section, stats)
     _per_strategy(section, stats, overlap)
     _other_counts(section, stats)
@@ -211,7 +214,8 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
 
 
-def _overlap(ctx: Context, section: Section, run: str, stats: dict) -> dict[str, list]:
+def _overlap(ctx: Context, section: Section, run: str, body: dict,
+             stats: dict) -> dict[str, list]:  # fmt: skip
     out: dict[str, list] = {}
     for strategy in (s for s in PAIRED if s in stats):
         epochs = sorted(int(e) for e in stats[strategy])
@@ -220,8 +224,12 @@ def _overlap(ctx: Context, section: Section, run: str, stats: dict) -> dict[str,
             steps = steps[: OVERLAP_EPOCHS // 2] + steps[-(OVERLAP_EPOCHS - OVERLAP_EPOCHS // 2) :]
         keys: dict[int, np.ndarray] = {}
         for e in sorted({*steps, *(s - 1 for s in steps)}):
-            table = read_all(ctx.at(layout.pair_manifest(run, strategy, e)), schemas.PAIRS,
-                             ["anchor_id", "positive_id"])  # fmt: skip
+            table = read_all(
+                ctx.at(manifest(run, body, strategy, e)),
+                schemas.PAIRS,
+                ["anchor_id", "positive_id"],
+                by_marker=False,
+            )  # the run lists it
             keys[e] = distinct(pair_keys(table))
         out[strategy] = [(e, round(100 * len(np.intersect1d(keys[e], keys[e - 1],
                           assume_unique=True)) / max(1, len(keys[e])), 3)) for e in steps]  # fmt: skip

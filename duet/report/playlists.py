@@ -101,7 +101,7 @@ def _drops(ctx: Context, section: Section, body: dict) -> None:
     drops = drops_by_reason(body)
     if "dropped" not in body and storage.exists(ctx.at(layout.PLAYLISTS_DROPPED)):
         table = read_all(ctx.at(layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS,
-                         ["reason", "entries", "tracks", "playlists"])  # fmt: skip
+                         ["reason", "entries", "tracks", "playlists"], by_marker=False)  # fmt: skip
         drops = {r["reason"]: r for r in table.to_pylist()}
     rows: list[list] = [[reason, d.get("entries", 0), d.get("tracks", 0), d.get("playlists", 0)]
             for reason, d in sorted(drops.items(), key=lambda kv: -kv[1].get("entries", 0))]  # fmt: skip
@@ -119,7 +119,8 @@ def _drops(ctx: Context, section: Section, body: dict) -> None:
         ))  # fmt: skip
     if body["counts"].get("failures"):
         failures = read_sample(ctx.at(layout.PLAYLISTS_FAILURES), schemas.SOURCE_FAILURES,
-                               ["source", "record", "error"], 20, ctx.seed)  # fmt: skip
+                               ["source", "record", "error"], 20, ctx.seed,
+                               by_marker=False)  # fmt: skip
         section.tables.append(Table(
             "source_failures", "Unreadable files and records", ["source", "record", "error"],
             [[r["source"], r["record"], r["error"][:200]] for r in failures.table.slice(0, 20)

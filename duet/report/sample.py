@@ -1,7 +1,9 @@
 """Reading published tables for the report without scanning them: column subsets, and at most
 a budget of rows chosen as whole Parquet row groups in a seeded random order.
 
-Row-group sizes come from each part's footer (two small ranged reads on object stores), so the
+A published table's files are exactly those its folder's ``_SUCCESS`` lists
+(:func:`table_files`); a file a run left beside them is never read. Row-group sizes come from
+each part's footer (two small ranged reads on object stores), so the
 total is always exact even when only a sample is read. Locally the chosen row groups are read
 natively; on object stores each part that holds one is fetched whole (parts are what the jobs
 write, at most a few hundred MB each).
@@ -15,8 +17,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from duet import schemas, storage
+from duet import publish, schemas, storage
 from duet.hashing import derive_seed
+
+
+def table_files(uri: str, by_marker: bool = True) -> list[str]:
+    """The files of the table at ``uri``: those its folder's ``_SUCCESS`` lists (NotPublished
+    when it has none), or with ``by_marker=False`` (a file named already: one a marker lists,
+    a user's manifest, a job's side file) its Parquet parts by name."""
+    if not by_marker:
+        return schemas.table_parts(uri)
+    return publish.table_uris(uri, "the command that makes it")
 
 
 @dataclass(frozen=True)
@@ -60,13 +71,13 @@ def _subset(schema: pa.Schema, columns: list[str]) -> pa.Schema:
 
 
 def read_sample(uri: str, schema: pa.Schema, columns: list[str], max_rows: int,
-                seed: int = 0) -> Sample:  # fmt: skip
+                seed: int = 0, *, by_marker: bool = True) -> Sample:  # fmt: skip
     """Columns ``columns`` of the table at ``uri`` (a file or a folder of parts), validated
     against ``schema``: every row when the table has at most ``max_rows``, else whole row
     groups drawn without replacement (seeded by ``seed`` and the table's name) until
     ``max_rows`` are read, returned in file order."""
     groups = []
-    for part in schemas.table_parts(uri):
+    for part in table_files(uri, by_marker):
         meta = footer(part)
         groups += [(part, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
     total = sum(n for _, _, n in groups)
@@ -90,16 +101,17 @@ def read_sample(uri: str, schema: pa.Schema, columns: list[str], max_rows: int,
     return Sample(table, table.num_rows, total)
 
 
-def read_all(uri: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
+def read_all(uri: str, schema: pa.Schema, columns: list[str], *,
+             by_marker: bool = True) -> pa.Table:  # fmt: skip
     """Every row of ``columns`` (for tables that are small by construction)."""
     tables = [schemas.conform(parquet_file(p).read(columns=columns), _subset(schema, columns),
-                              what=p) for p in schemas.table_parts(uri)]  # fmt: skip
+                              what=p) for p in table_files(uri, by_marker)]  # fmt: skip
     return pa.concat_tables(tables) if tables else _subset(schema, columns).empty_table()
 
 
-def column_names(uri: str) -> list[str]:
+def column_names(uri: str, by_marker: bool = True) -> list[str]:
     """The columns a table was written with (tables from older code may lack new ones)."""
-    parts = schemas.table_parts(uri)
+    parts = table_files(uri, by_marker)
     return footer(parts[0]).schema.to_arrow_schema().names if parts else []
 
 
@@ -112,7 +124,7 @@ def pick(items: list, count: int, seed: int, *salt: object) -> list:
 
 
 def read_ids(uri: str, schema: pa.Schema, columns: list[str], ids: list[str],
-             id_column: str = "track_id") -> pa.Table:  # fmt: skip
+             id_column: str = "track_id", *, by_marker: bool = True) -> pa.Table:  # fmt: skip
     """The rows whose ``id_column`` is one of ``ids``. Row groups whose min/max statistics
     exclude every id are skipped, so a table sorted by id (top-K, vectors) costs a few row
     groups; an unsorted one is read whole (its ``columns`` only)."""
@@ -121,7 +133,7 @@ def read_ids(uri: str, schema: pa.Schema, columns: list[str], ids: list[str],
     wanted = pa.array(sorted(set(ids)), pa.string())
     subset = _subset(schema, list(dict.fromkeys([id_column, *columns])))
     tables = []
-    for part in schemas.table_parts(uri):
+    for part in table_files(uri, by_marker):
         meta = footer(part)
         index = meta.schema.to_arrow_schema().get_field_index(id_column)
         groups = []

@@ -4,7 +4,8 @@ The graph and the publish step are the shard set's (``pipelines.shardset.job``):
 is read on one worker, rows are keyed by a stable hash of the track id and grouped by shard,
 and the worker that writes a shard decodes its tracks one at a time. A shard whose inputs and
 configuration are unchanged since the last run (same fingerprint in its report) is left
-untouched, which makes re-runs after a crash or after adding tracks incremental.
+untouched, which makes re-runs after a crash or after adding tracks incremental; the root's new
+generation is published in one step (``duet.publish``), the previous one readable until then.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from duet.pipelines.shardset import job as shardset
 from duet.pipelines.shardset import writer
 from duet.progress import record
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+"""3: files stored under tagged names listed in the root's ``_SUCCESS`` (duet.publish)."""
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 TYPICAL_TRACK_SECONDS = 240.0
 DEFAULT_STREAMS = "wav-16000,wav-22050,mel-choi,mel-alonso,mel-ferraro"
@@ -60,6 +62,7 @@ class ShardsJob:
     num_shards: int | None = None
     shard_bytes: int = DEFAULT_SHARD_BYTES
     progress_dir: str | None = None
+    commit: publish.Commit = publish.Commit()
     name = "shards"
 
     def read_inputs(self):
@@ -86,14 +89,17 @@ def parse_streams(spec: str) -> tuple[tuple[int, ...], tuple[MelProfile, ...]]:
     """``wav-16000,mel-alonso,my-profile.yaml`` → (waveform rates, mel profiles), each once."""
     rates, profiles = [], []
     for item in filter(None, (s.strip() for s in spec.split(","))):
-        if item.startswith("wav-") and item[4:].isdigit():
-            rates.append(int(item[4:]))
-        elif item.startswith("mel-"):
-            profiles.append(resolve_profile(item[4:]))
-        elif item.endswith((".yaml", ".yml")):
-            profiles.append(resolve_profile(item))
-        else:
-            raise DuetError(f"unknown stream {item!r} (wav-<rate>, mel-<profile> or a .yaml)")
+        try:
+            if item.startswith("wav-") and item[4:].isdigit():
+                rates.append(int(item[4:]))
+            elif item.startswith("mel-"):
+                profiles.append(resolve_profile(layout.slug(item[4:], "mel profile")))
+            elif item.endswith((".yaml", ".yml")):
+                profiles.append(resolve_profile(item))
+            else:
+                raise DuetError(f"unknown stream {item!r} (wav-<rate>, mel-<profile> or a .yaml)")
+        except ValueError as exc:  # a profile that does not exist or whose name is not a slug
+            raise DuetError(f"--streams {item}: {exc}") from None
     return tuple(dict.fromkeys(rates)), tuple(dict.fromkeys(profiles))
 
 
@@ -147,11 +153,11 @@ def write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifest
     rows = sorted(rows, key=lambda r: r.track_id)
     config, out = job.config, job.output
     digest = shard_fingerprint(shard, num_shards, rows, config)
-    previous = writer.previous_report(out, shard, digest, config.streams)
+    previous = writer.previous_report(out, shard, digest)
     if previous is not None:
         record(job.progress_dir, done=len(rows), failed=previous["failed"])
         return {**previous, "reused": True}
-    shard_writer = writer.ShardWriter(job.name, out, shard, num_shards, config.streams)
+    shard_writer = writer.ShardWriter(job.name, out, shard, num_shards, config.streams, digest)
     checks: Counter = Counter()
     levels = {"scaled_tracks": 0, "min_gain": 1.0, "clipped_tracks": 0, "clipped_samples": 0}
     for row in rows:
@@ -183,7 +189,6 @@ def write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifest
             levels["clipped_samples"] += track.info["clipped"]
         record(job.progress_dir, seconds=track.info["source_duration"])
     return shard_writer.close(
-        digest,
         rows=len(rows),
         with_split=sum(r.split is not None for r in rows),
         decode_check=dict(sorted(checks.items())),
@@ -194,7 +199,7 @@ def write_shard(job: ShardsJob, shard: int, num_shards: int, rows: list[Manifest
 def finalize(
     reports: list[dict], manifest_failures: list[dict], meta: dict, job: ShardsJob
 ) -> dict:
-    """Merge statistics, write manifest failures, delete stale files, publish ``_SUCCESS``."""
+    """Merge statistics, write manifest failures, publish the root's new generation."""
     config = job.config
     shared = shardset.finish(job.output, reports, manifest_failures, streams=config.streams,
                              profiles=config.profiles, input_stage="manifest")  # fmt: skip
@@ -217,8 +222,7 @@ def finalize(
         },
         **shared["fields"],
     )
-    publish.write_success(job.output, body)
-    return body
+    return shardset.publish_root(job.output, body, shared["files"], job.commit)
 
 
 def build(pipeline: beam.Pipeline, job: ShardsJob) -> beam.PCollection:

@@ -8,7 +8,7 @@ Co-occurrence of two tracks is the number of groups (playlists, or artists with
                                                                 └─> (block, sub-chunk) per block
     GroupByKey(block) ──> BlockTopK: merge chunks, C = BᵀB row by row for the block's anchor
                           tracks (compiled, all cores), write topk/counts part files
-    reports ──CombineGlobally──> finalize: stale parts removed, ``_SUCCESS`` written last
+    reports ──CombineGlobally──> finalize: the parts published as one generation (duet.publish)
 
 Anchor tracks are split into ``--blocks`` by a stable hash of their id; a block receives
 every playlist that holds one of its anchors (whole, since its other tracks are the
@@ -21,7 +21,7 @@ default) is fastest: one pass, every core in the compiled kernel.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Required, TypedDict
@@ -37,7 +37,8 @@ from duet import layout, progress, publish, schemas, storage
 from duet.pipelines import csr
 from duet.pipelines.cooccurrence import kernels
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: parts stored under tagged names listed in the folder's ``_SUCCESS`` (duet.publish)."""
 GROUPINGS = ("playlist", "artist")
 
 
@@ -74,6 +75,7 @@ class CoocJob:
     max_group_tracks: int = 10_000
     rows_per_chunk: int = 50_000
     threads: int | None = None
+    commit: publish.Commit = publish.Commit()
 
     @property
     def folder(self) -> str:
@@ -103,10 +105,13 @@ class Chunk:
 # ---------------------------------------------------------------- pure functions
 
 
-def input_splits(uri: str, rows_per_chunk: int) -> list[tuple[str, tuple[int, ...]]]:
-    """(file, row groups) units of about ``rows_per_chunk`` rows, from the Parquet footers."""
+def input_splits(uri: str, rows_per_chunk: int, made_by: str = "duet playlists"
+                 ) -> list[tuple[str, tuple[int, ...]]]:  # fmt: skip
+    """(file, row groups) units of about ``rows_per_chunk`` rows of a published table (from
+    the Parquet footers of the parts its ``_SUCCESS`` lists) or of the user's own file
+    (:func:`duet.publish.input_uris`)."""
     splits = []
-    for part in schemas.table_parts(uri):
+    for part in publish.input_uris(uri, made_by):
         with storage.open_read(part) as f:
             meta = pq.ParquetFile(f).metadata
         group, rows = [], 0
@@ -256,7 +261,7 @@ def count_batches(
 ) -> Iterator[pa.Table]:
     """Every pair of the block's anchors with a later id, sorted by (track_id, neighbor_id),
     as consecutive tables of at most ``max_slots`` pairs, computed as they are consumed: with
-    :func:`duet.schemas.write_tables` memory holds one batch (~1.3 GB at 2²⁴ slots), however
+    :func:`duet.publish.write_tables` memory holds one batch (~1.3 GB at 2²⁴ slots), however
     many pairs there are."""
     t_ptr, t_rows = block.transposed
     order = block.id_order
@@ -366,16 +371,18 @@ class BlockTopK(beam.DoFn):
         self.anchors.inc(len(block.anchors))
         progress.tick()
         top = block_topk(block, job.top_k, job.min_count, job.seed, self.n_chunks)
-        schemas.write_table(top, layout.at(job.folder, layout.part(layout.TOPK, b)), schemas.TOPK)
+        files = _write_part(job, layout.TOPK, b, top, schemas.TOPK)
         report = {"block": b, "anchors": len(block.anchors), "topk_rows": top.num_rows,
                   "tracks_in_block": len(block.keys), "groups_in_block": len(block.indptr) - 1}  # fmt: skip
         if job.counts:
-            report["pairs"] = schemas.write_tables(
-                layout.at(job.folder, layout.part(layout.COUNTS, b)),
+            counts, report["pairs"] = publish.write_tables(
+                job.folder,
+                layout.part(layout.COUNTS, b),
                 schemas.COOCCURRENCE,
                 count_batches(block, job.min_count, self.n_chunks),
             )
-        yield report
+            files |= counts
+        yield {**report, "files": files}
 
 
 def _partition_artists(table: pa.Table, partitions: int):
@@ -389,39 +396,47 @@ def _partition_artists(table: pa.Table, partitions: int):
         yield int(p), pairs.filter(pa.array(part == p))
 
 
-def _write_groups(element, folder: str) -> pa.Table:
-    p, tables = element
-    groups = artist_groups(pa.concat_tables(list(tables)))
-    schemas.write_table(groups, layout.at(folder, layout.part(layout.GROUPS, p)), schemas.PLAYLISTS)
-    return groups
+def _write_part(job: CoocJob, table: str, number: int, rows: pa.Table,
+                schema: pa.Schema) -> dict[str, dict]:  # fmt: skip
+    """One part of one of the folder's tables, under its tagged name; its ``files`` entry."""
+    data = schemas.to_parquet_bytes(rows, schema)
+    return publish.write(job.folder, layout.part(table, number), data)
 
 
-def expected_files(job: CoocJob, artist_parts: int) -> set[str]:
-    tables = [layout.TOPK] + ([layout.COUNTS] if job.counts else [])
-    names = {layout.part(t, b) for t in tables for b in range(job.blocks)}
-    names |= {layout.part(layout.GROUPS, p) for p in range(artist_parts)}
-    return names
+class WriteGroups(beam.DoFn):
+    """One partition of artist groups → its groups part (files entry as a side output) and the
+    groups themselves, which the co-occurrence steps read as playlists."""
 
+    def __init__(self, job: CoocJob):
+        self.job = job
 
-def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: str) -> dict:
-    """Write empty parts for blocks without anchors, delete stale parts, publish ``_SUCCESS``."""
-    reports = sorted(reports, key=lambda r: r["block"])
-    seen = {r["block"] for r in reports}
-    for b in sorted(set(range(job.blocks)) - seen):
-        schemas.write_table(
-            schemas.TOPK.empty_table(),
-            layout.at(job.folder, layout.part(layout.TOPK, b)),
-            schemas.TOPK,
+    def process(self, element):
+        p, tables = element
+        groups = artist_groups(pa.concat_tables(list(tables)))
+        yield beam.pvalue.TaggedOutput(
+            "files", _write_part(self.job, layout.GROUPS, p, groups, schemas.PLAYLISTS)
         )
-        if job.counts:
-            schemas.write_table(schemas.COOCCURRENCE.empty_table(),
-                                layout.at(job.folder, layout.part(layout.COUNTS, b)), schemas.COOCCURRENCE)  # fmt: skip
-    artist_parts = job.blocks if job.group_by == "artist" else 0
-    expected = expected_files(job, artist_parts)
-    prefix = storage.join(job.folder, "")
-    stale = [u for u in storage.list_files(job.folder)
-             if u[len(prefix):] not in expected and not u.endswith(publish.SUCCESS)]  # fmt: skip
-    storage.delete(stale)
+        yield groups
+
+
+def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: str,
+             group_files: Sequence[dict] = ()) -> dict:  # fmt: skip
+    """Write empty parts for blocks without anchors and for artist partitions without groups,
+    then publish the folder's new generation (``_SUCCESS`` listing every part)."""
+    reports = sorted(reports, key=lambda r: r["block"])
+    files: dict[str, dict] = {}
+    for entries in [r["files"] for r in reports] + list(group_files):
+        files |= entries
+    tables = [(layout.TOPK, schemas.TOPK)]
+    if job.counts:
+        tables.append((layout.COUNTS, schemas.COOCCURRENCE))
+    if job.group_by == "artist":
+        tables.append((layout.GROUPS, schemas.PLAYLISTS))
+    for table, schema in tables:
+        for b in range(job.blocks):
+            if layout.part(table, b) not in files:
+                files |= _write_part(job, table, b, schema.empty_table(), schema)
+    expected = {layout.part(t, b) for t, _ in tables for b in range(job.blocks)}
     totals: Counter = Counter()
     for s in stats:
         totals.update(s)
@@ -441,8 +456,8 @@ def finalize(reports: list[dict], stats: list[dict], job: CoocJob, fingerprint: 
         "key = mix64(FNV-1a-64(utf-8 id))",
         tables=sorted({name.split("/")[0] for name in expected}),
     )
-    publish.write_success(job.folder, body)
-    return body
+    return publish.commit(job.folder, body, files, how=job.commit, what=job.folder,
+                          measures={"tracks with neighbours": "counts.anchor_tracks"})  # fmt: skip
 
 
 def build(pipeline: beam.Pipeline, job: CoocJob) -> beam.PCollection:
@@ -452,14 +467,16 @@ def build(pipeline: beam.Pipeline, job: CoocJob) -> beam.PCollection:
         | "Splits" >> beam.Create(input_splits(job.source, job.rows_per_chunk))
         | "Spread" >> beam.Reshuffle()
     )
+    group_files = pipeline | "NoGroups" >> beam.Create([])
     if job.group_by == "artist":
-        tables = (
+        written = (
             splits
             | "ReadMeta" >> beam.Map(read_split, ["track_id", "artist_ids"])
             | "ByArtist" >> beam.FlatMap(_partition_artists, job.blocks)
             | "GroupArtists" >> beam.GroupByKey()
-            | "WriteGroups" >> beam.Map(_write_groups, job.folder)
+            | "WriteGroups" >> beam.ParDo(WriteGroups(job)).with_outputs("files", main="groups")
         )
+        tables, group_files = written.groups, written.files
     else:
         tables = splits | "Read" >> beam.Map(read_split, ["track_ids"])
     encoded = tables | "Encode" >> beam.ParDo(Encode(job)).with_outputs("stats", main="chunks")
@@ -470,5 +487,9 @@ def build(pipeline: beam.Pipeline, job: CoocJob) -> beam.PCollection:
         reports
         | "AllReports" >> beam.combiners.ToList()
         | "Finalize"
-        >> beam.Map(lambda r, s: finalize(r, s, job, fingerprint), beam.pvalue.AsSingleton(stats))
+        >> beam.Map(
+            lambda r, s, g: finalize(r, s, job, fingerprint, g),
+            beam.pvalue.AsSingleton(stats),
+            beam.pvalue.AsList(group_files),
+        )  # fmt: skip
     )

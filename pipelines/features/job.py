@@ -7,7 +7,8 @@ writes a shard reads its arrays a few at a time ahead (``read_ahead`` threads, i
 bucket's per-object latency overlaps), checks each one (:mod:`.arrays`) and streams it as a
 float16 time-major member into the stream's tar. Bad arrays are failure rows; a shard whose
 listing and configuration are unchanged (same fingerprint) is kept, so a killed run resumes
-and a re-run rewrites nothing.
+and a re-run rewrites nothing. The root's new generation is published in one step
+(``duet.publish``): the previous one stays readable until then, and after any failure.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from duet.pipelines.shardset import writer
 from duet.pipelines.shardset.member import mel_member
 from duet.progress import record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: files stored under tagged names listed in the root's ``_SUCCESS`` (duet.publish)."""
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 MEMBER_OVERHEAD = 2048
 """Tar headers and the ``.json`` sidecar of one track, for sizing shards."""
@@ -63,6 +65,7 @@ class FeaturesJob:
     shard_bytes: int = DEFAULT_SHARD_BYTES
     read_ahead: int = 8
     progress_dir: str | None = None
+    commit: publish.Commit = publish.Commit()
     name = "features"
 
     @property
@@ -193,11 +196,12 @@ def write_shard(job: FeaturesJob, shard: int, num_shards: int,
     """Write (or keep) one shard of the stream; return its report."""
     rows = sorted((_stamped(r) for r in rows), key=lambda r: (r.track_id, r.uri))
     digest = shard_fingerprint(job, shard, num_shards, rows)
-    previous = writer.previous_report(job.output, shard, digest, job.streams)
+    previous = writer.previous_report(job.output, shard, digest)
     if previous is not None:
         record(job.progress_dir, done=len(rows), failed=previous["failed"])
         return {**previous, "reused": True}
-    shard_writer = writer.ShardWriter(job.name, job.output, shard, num_shards, job.streams)
+    shard_writer = writer.ShardWriter(job.name, job.output, shard, num_shards, job.streams,
+                                      digest)  # fmt: skip
     copies = Counter(r.track_id for r in rows)
     unique = []
     for row in rows:
@@ -232,9 +236,7 @@ def write_shard(job: FeaturesJob, shard: int, num_shards: int,
         shard_writer.add(row.track_id, key, row.split, [member], info,
                          source_seconds=member.duration, features={profile.name: frames})  # fmt: skip
         record(job.progress_dir, seconds=member.duration)
-    return shard_writer.close(
-        digest, rows=len(rows), with_split=sum(r.split is not None for r in rows)
-    )
+    return shard_writer.close(rows=len(rows), with_split=sum(r.split is not None for r in rows))
 
 
 class FeaturesCounts(shardset.ShardSetCounts):
@@ -248,8 +250,8 @@ class FeaturesSummary(layout.Summary[FeaturesCounts], shardset.ShardSetFields):
 
 def finalize(reports: list[dict], input_failures: list[dict], meta: dict,
              job: FeaturesJob) -> dict:  # fmt: skip
-    """Statistics, listing failures, stale files, then ``_SUCCESS`` — unless nothing was
-    imported, which publishes nothing."""
+    """Statistics, listing failures, then the root's new generation — unless nothing was
+    imported, which publishes nothing (the previous generation stays)."""
     shared = shardset.finish(job.output, reports, input_failures, streams=job.streams,
                              profiles=[job.profile], input_stage="source")  # fmt: skip
     counts = {"input_rows": meta["input_rows"], "ignored_files": meta["ignored"],
@@ -277,8 +279,7 @@ def finalize(reports: list[dict], input_failures: list[dict], meta: dict,
         counts=counts,
         **shared["fields"],
     )
-    publish.write_success(job.output, body)
-    return body
+    return shardset.publish_root(job.output, body, shared["files"], job.commit)
 
 
 def build(pipeline: beam.Pipeline, job: FeaturesJob) -> beam.PCollection:

@@ -150,11 +150,13 @@ def array_ids(folder: str) -> list[str]:
 
 
 def read_splits(uri: str) -> dict[str, str]:
-    """track id → split from a splits table; a folder must carry its ``_SUCCESS`` marker."""
-    if not storage.exists(uri):
+    """track id → split from a splits table: a published one, exactly the files its
+    ``_SUCCESS`` lists, or a user's own file (:func:`duet.publish.input_uris`)."""
+    if not storage.exists(uri) and publish.read_success(storage.dirname(uri)) is None:
         raise SourceError(f"splits table {uri} does not exist (run duet splits)")
-    if storage.list_files(uri) and publish.read_success(uri) is None:
-        raise SourceError(f"splits table {uri} is not published (no _SUCCESS; run duet splits)")
-    table = schemas.read_table(uri, schemas.SPLITS)
+    try:
+        table = schemas.read_input(uri, schemas.SPLITS, "duet splits")
+    except publish.NotPublished as exc:
+        raise SourceError(f"splits table {exc}") from None
     return dict(zip(table.column("track_id").to_pylist(), table.column("split").to_pylist(),
                     strict=True))  # fmt: skip

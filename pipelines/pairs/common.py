@@ -8,7 +8,9 @@ from typing import NotRequired, TypedDict
 
 from duet.errors import DuetError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``epoch-NNNN`` folders (1: ``epoch=NNNN``, a hive partition whose type clashed with the
+``epoch`` column) and parts stored under tagged names listed in the run's ``_SUCCESS``."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class EpochStats(TypedDict):
 
 
 class PairsInputError(DuetError, ValueError):
-    """A strategy's input table is missing or unusable."""
+    """A strategy's input table is missing or unusable, or gives no pairs."""
 
 
 def check_strategies(strategies: tuple[str, ...]) -> None:

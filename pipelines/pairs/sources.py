@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import layout, publish, schemas, storage
+from duet import layout, publish, schemas
 from duet.pipelines.pairs.common import PairsInputError
 
 DEFAULTS = {
@@ -24,6 +24,17 @@ DEFAULTS = {
     "splits": layout.SPLITS,
 }
 """Each input table's place in a dataset root (``--playlists`` etc. point elsewhere)."""
+MADE_BY = {
+    "playlists": "duet playlists",
+    "topk": "duet cooccurrence",
+    "track_meta": "duet playlists",
+    "w2v": "duet embeddings w2v",
+    "cf": "duet embeddings cf",
+    "genres": "duet embeddings genre-w2v",
+    "splits": "duet splits",
+}
+"""The command that publishes each input table (named when one is not published)."""
+SHARDS_BY = "duet shards"
 
 
 @dataclass(frozen=True)
@@ -54,12 +65,22 @@ class Inputs:
     def splits_table(self) -> bool:
         """Whether ``--split`` reads a splits table (``--splits``, or the root's own from
         ``duet splits``) rather than the ``split`` column the shards manifest gave the index."""
-        return bool(self.splits) or storage.exists(self.uri("splits"))
+        return bool(self.splits) or publish.read_success(self.uri("splits")) is not None
 
 
-def require(uri: str, what: str) -> None:
-    if not storage.exists(uri):
-        raise PairsInputError(f"{what}: {uri} does not exist")
+def require(uri: str, name: str, what: str) -> None:
+    """PairsInputError (one line) unless the input table ``name`` at ``uri`` is published."""
+    try:
+        publish.locate(uri, MADE_BY[name])
+    except publish.NotPublished as exc:
+        raise PairsInputError(f"{what}: {exc}") from None
+
+
+def read(inputs: Inputs, name: str, schema: pa.Schema, what: str) -> pa.Table:
+    """An input table, read through its marker (see :func:`require`)."""
+    uri = inputs.uri(name)
+    require(uri, name, what)
+    return schemas.read_published(uri, schema, MADE_BY[name])
 
 
 def encode_ids(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
@@ -97,10 +118,15 @@ class Sources:
     @cached_property
     def audio(self) -> pa.Array | None:
         """Track ids with audio (any stream), or None when the root has no published index."""
-        if not storage.exists(publish.marker_uri(self.inputs.data)):
+        if publish.read_success(self.inputs.data) is None:
             return None
-        index = schemas.read_table(layout.at(self.inputs.data, layout.INDEX), schemas.AUDIO_INDEX)
-        return pc.unique(index.column("track_id"))
+        return pc.unique(self.index.column("track_id"))
+
+    @cached_property
+    def index(self) -> pa.Table:
+        """The published audio index of the dataset root."""
+        return schemas.read_published(layout.at(self.inputs.data, layout.INDEX),
+                                      schemas.AUDIO_INDEX, SHARDS_BY)  # fmt: skip
 
     @cached_property
     def in_split(self) -> pa.Array | None:
@@ -108,20 +134,18 @@ class Sources:
             return None
         if not self.inputs.splits_table():
             return self.index_split()
-        uri = self.inputs.uri("splits")
-        require(uri, "--split needs the splits table (duet splits)")
-        table = schemas.read_table(uri, schemas.SPLITS)
+        table = read(self.inputs, "splits", schemas.SPLITS, "--split needs the splits table")
         keep = pc.is_in(table.column("split"), value_set=pa.array(list(self.split)))
         return table.filter(keep).column("track_id").combine_chunks()
 
     def index_split(self) -> pa.Array:
         """Track ids of the split, from the ``split`` column the shards manifest carried into
         the audio index (no splits table needed)."""
-        if not storage.exists(publish.marker_uri(self.inputs.data)):
+        if publish.read_success(self.inputs.data) is None:
             raise PairsInputError(f"--split needs a splits table (duet splits) or a published "
                                   f"audio index with a split column: {self.inputs.data} has "
                                   "neither")  # fmt: skip
-        index = schemas.read_table(layout.at(self.inputs.data, layout.INDEX), schemas.AUDIO_INDEX)
+        index = self.index
         split = index.column("split")
         if not pc.sum(pc.is_valid(split)).as_py():
             raise PairsInputError(f"--split: {self.inputs.data} has no splits table and its "
@@ -140,17 +164,17 @@ class Sources:
 
     @cached_property
     def playlists(self):
-        uri = self.inputs.uri("playlists")
-        require(uri, "playlist_co needs the playlists table (duet playlists)")
-        return csr(schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids"))
+        table = read(
+            self.inputs, "playlists", schemas.PLAYLISTS, "playlist_co needs the playlists table"
+        )
+        return csr(table.column("track_ids"))
 
     @cached_property
     def topk(self):
-        uri = self.inputs.uri("topk")
-        require(uri, "playlist_tco needs the top-K table (duet cooccurrence)")
-        table = schemas.read_table(uri, schemas.TOPK).filter(pc.less(pc.field("rank"), 10))
+        table = read(self.inputs, "topk", schemas.TOPK, "playlist_tco needs the top-K table")
+        table = table.filter(pc.less(pc.field("rank"), 10))
         both = pa.chunked_array(
-            table.column("track_id").chunks + table.column("neighbor_id").chunks
+            table.column("track_id").chunks + table.column("neighbor_id").chunks, pa.string()
         )
         ids, codes = encode_ids(both)
         rows, cols = codes[: table.num_rows], codes[table.num_rows :]
@@ -161,9 +185,9 @@ class Sources:
 
     @cached_property
     def artist_groups(self):
-        uri = self.inputs.uri("track_meta")
-        require(uri, "artist_co needs the track meta table (duet playlists)")
-        meta = schemas.read_table(uri, schemas.TRACK_META)
+        meta = read(
+            self.inputs, "track_meta", schemas.TRACK_META, "artist_co needs the track meta table"
+        )
         artists = meta.column("artist_ids")
         owners = pa.chunked_array(
             [t.take(pc.list_parent_indices(a)) for t, a in
@@ -179,17 +203,16 @@ class Sources:
 
     def _vector_ids(self, name: str) -> pa.Array:
         uri = self.inputs.uri(name)
-        require(uri, f"{name} needs its embedding table (duet embeddings)")
-        return pc.unique(schemas.read_embeddings(uri).column("id"))
+        require(uri, name, f"{name} needs its embedding table")
+        return pc.unique(schemas.read_embeddings(uri, MADE_BY[name]).column("id"))
 
     def lookup(self, strategy: str) -> pa.Array:
         """Sorted ids of the tracks that have what ``strategy`` looks up."""
         if strategy not in self._lookup:
             ids = self._vector_ids("cf" if strategy == "multimodal" else strategy)
             if strategy == "multimodal":
-                uri = self.inputs.uri("genres")
-                require(uri, "multimodal needs the track genres table (duet embeddings genre-w2v)")
-                genres = schemas.read_table(uri, schemas.TRACK_GENRES)
+                genres = read(self.inputs, "genres", schemas.TRACK_GENRES,
+                              "multimodal needs the track genres table")  # fmt: skip
                 with_genres = genres.filter(pc.greater(genres.column("n_genres"), 0))
                 ids = ids.filter(
                     pc.is_in(ids, value_set=with_genres.column("track_id").combine_chunks())
@@ -203,7 +226,7 @@ class Sources:
             raise PairsInputError(
                 f"crop strategies need the audio index: {self.inputs.data} has none"
             )
-        index = schemas.read_table(layout.at(self.inputs.data, layout.INDEX), schemas.AUDIO_INDEX)
+        index = self.index
         rows = index.filter(pc.equal(index.column("stream"), stream))
         if not rows.num_rows:
             streams = sorted(set(index.column("stream").to_pylist()))

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import layout, publish, schemas
+from duet import layout, schemas
 from duet.pipelines.csr import transpose
-from duet.pipelines.pairs import kernels
+from duet.pipelines.pairs import kernels, runs
 from duet.pipelines.pairs.common import CROPS, ONE_PAIR_PER_TRACK, PAIRED
 from duet.pipelines.pairs.sources import Inputs, Sources
 
@@ -89,16 +89,15 @@ Report = dict[str, dict[str, list[str]]]
 
 def verify(data: str, run: str, inputs: Inputs | None = None) -> Report:
     """Problems per strategy and epoch (empty lists when all is well)."""
-    root = layout.at(data, layout.pair_run(run))
-    body = publish.require_success(root)
+    _, body = runs.read_run(data, run)
     inputs = inputs or Inputs(data)
     sources = Sources(inputs, tuple(body["split"]))
     report: Report = {}
     for strategy, epochs in sorted(body["stats"].items()):
         for epoch, stats in sorted(epochs.items()):
             problems: list[str] = []
-            uri = layout.at(data, layout.pair_manifest(run, strategy, int(epoch)))
             try:
+                uri = layout.at(data, runs.manifest(run, body, strategy, int(epoch)))
                 table = schemas.read_table(uri, schemas.PAIRS)
             except (OSError, schemas.SchemaError) as exc:
                 report.setdefault(strategy, {})[epoch] = [f"unreadable: {exc}"]

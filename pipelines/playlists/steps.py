@@ -4,8 +4,10 @@ the local runner (``local``), so both write the same bytes:
     plan: input files → units (a file, or a run of a Parquet file's row groups) and P parts
     parse_unit: one unit → records, track metadata, failures, drop counts (mapped to audio)
     partition: records by hash(playlist_id) mod P, metadata by hash(track_id) mod P
-    write_part: everything of part p → playlists part p and track_meta part p
-    finalize: dropped + failures tables, stale parts removed, ``_SUCCESS`` markers
+    write_part: everything of part p → playlists part p and track_meta part p (tagged names)
+    finalize: both tables' new generations published together (duet.publish: each
+              ``_SUCCESS`` lists its parts, the replaced parts are removed), then the dropped
+              and failures tables
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from duet.pipelines.playlists import table as plain
 from duet.pipelines.playlists.assemble import assemble, merge_meta
 from duet.pipelines.playlists.common import RECORDS, Collector, Parsed, cap_examples, drop
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: parts stored under tagged names listed in each table's ``_SUCCESS`` (duet.publish)."""
 SAMPLE = 3
 """Ids shown from each side when the playlists' ids match no audio."""
 FORMATS = ("mpd", "melon", "table")
@@ -76,6 +79,10 @@ class PlaylistsJob:
     track_key: str = "track_id"
     melon_genres: str = "detailed"
     parts: int | None = None
+    commit: publish.Commit = publish.Commit()
+
+    def folder(self, table: str) -> str:
+        return layout.at(self.output, table)
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,7 @@ def audio_ids(spec: str, key_column: str = "track_id") -> tuple[pa.Array, pa.Arr
     from duet import index as audio_index
     from duet.pipelines.features.sources import array_ids
 
-    if storage.exists(publish.marker_uri(spec)):
+    if publish.read_success(spec) is not None:
         ids = pa.array(audio_index.AudioIndex.open(spec).track_ids, pa.string())
         return ids, ids
     if storage.list_files(spec):
@@ -241,22 +248,21 @@ def write_part(part: int, tagged: Iterable[tuple[str, pa.Table]], job: Playlists
     records = pa.concat_tables(tables["records"]) if tables["records"] else RECORDS.empty_table()
     playlists, drops = assemble(records)
     del records, tables["records"]
-    schemas.write_table(
-        playlists, layout.at(job.output, layout.part(layout.PLAYLISTS, part)), schemas.PLAYLISTS
-    )
+    playlist_files = publish.write(job.folder(layout.PLAYLISTS), layout.part_name(part),
+                                   schemas.to_parquet_bytes(playlists, schemas.PLAYLISTS))  # fmt: skip
     entries = int(pc.sum(pc.list_value_length(playlists.column("track_ids"))).as_py() or 0)
     meta = tables["meta"]
     meta = merge_meta(pa.concat_tables(meta)) if meta else schemas.TRACK_META.empty_table()
-    schemas.write_table(
-        meta, layout.at(job.output, layout.part(layout.TRACK_META, part)), schemas.TRACK_META
-    )
+    meta_files = publish.write(job.folder(layout.TRACK_META), layout.part_name(part),
+                               schemas.to_parquet_bytes(meta, schemas.TRACK_META))  # fmt: skip
     meta_drops = {}
     if tables["unmatched"]:
         ids = pa.concat_tables(tables["unmatched"]).column("track_id").combine_chunks()
         meta_drops["no_audio/tracks"] = len(pc.unique(ids))
     return [{"table": "playlists", "part": part, "rows": playlists.num_rows, "entries": entries,
-             "drops": dict(drops)},
-            {"table": "track_meta", "part": part, "rows": meta.num_rows, "drops": meta_drops}]  # fmt: skip
+             "drops": dict(drops), "files": playlist_files},
+            {"table": "track_meta", "part": part, "rows": meta.num_rows, "drops": meta_drops,
+             "files": meta_files}]  # fmt: skip
 
 
 def drops_table(drops: Counter) -> pa.Table:
@@ -300,8 +306,10 @@ def why_empty(
 def finalize(
     reports: list[dict], parsed: list[dict], job: PlaylistsJob, parts: int, files: list[str]
 ) -> dict:
-    """Write the dropped and failures tables, remove stale parts, publish both tables; no
-    playlist at all publishes nothing (NothingProduced, with the reason)."""
+    """Publish both tables' new generations together (refused, changing nothing, when either
+    would shrink by more than half or the folders' locks name another writer), then write the
+    dropped and failures tables; no playlist at all publishes nothing (NothingProduced, with
+    the reason)."""
     out = job.output
     drops: Counter = Counter()
     failures: list[dict] = []
@@ -310,9 +318,11 @@ def finalize(
         drops.update(r["drops"])
         failures.extend(r["failures"])
         counts["entries_read"] += r["entries"]
+    written: dict[str, dict[str, dict]] = {tag: {} for tag in TABLES}
     for r in reports:
         drops.update(r["drops"])
         counts[r["table"]] += r["rows"]
+        written[r["table"]] |= r["files"]
         if r["table"] == "playlists":
             counts["entries"] += r["entries"]
     failures = sorted(
@@ -322,21 +332,11 @@ def finalize(
         raise NothingProduced(
             why_empty(job, files, counts["entries_read"], failures, drops, parsed)
         )
-    schemas.write_table(
-        drops_table(drops), layout.at(out, layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS
-    )
-    schemas.write_table(schemas.from_rows(failures, schemas.SOURCE_FAILURES),
-                        layout.at(out, layout.PLAYLISTS_FAILURES), schemas.SOURCE_FAILURES)  # fmt: skip
-    written = {(r["table"], r["part"]) for r in reports}
     for tag, (table, schema) in TABLES.items():
         for p in range(parts):
-            if (tag, p) not in written:
-                schemas.write_table(
-                    schema.empty_table(), layout.at(out, layout.part(table, p)), schema
-                )
-        expected = {layout.at(out, layout.part(table, p)) for p in range(parts)}
-        storage.delete([u for u in storage.list_files(layout.at(out, table))
-                        if u not in expected and not u.endswith(publish.SUCCESS)])  # fmt: skip
+            if layout.part_name(p) not in written[tag]:
+                written[tag] |= publish.write(job.folder(table), layout.part_name(p),
+                                              schemas.to_parquet_bytes(schema.empty_table(), schema))  # fmt: skip
     stamps = [[u, *storage.file_size_and_mtime(u)] for u in files]
     inputs: dict[str, layout.Input] = {"files": {
         "uri": list(job.inputs), "fingerprint": hashlib.sha256(json.dumps(stamps).encode()).hexdigest()}}  # fmt: skip
@@ -363,6 +363,16 @@ def finalize(
         },
         dropped={k: int(v) for k, v in sorted(drops.items())},
     )
-    for table, _ in TABLES.values():
-        publish.write_success(layout.at(out, table), body)
+    measures = {"playlists": {"playlists": "counts.playlists"},
+                "track_meta": {"tracks": "counts.tracks_with_meta"}}  # fmt: skip
+    publish.commit_all([
+        (job.folder(table), body, written[tag],
+         {"measures": measures[tag], "how": job.commit, "what": job.folder(table)})
+        for tag, (table, _) in TABLES.items()
+    ])  # fmt: skip
+    schemas.write_table(
+        drops_table(drops), layout.at(out, layout.PLAYLISTS_DROPPED), schemas.PLAYLIST_DROPS
+    )
+    schemas.write_table(schemas.from_rows(failures, schemas.SOURCE_FAILURES),
+                        layout.at(out, layout.PLAYLISTS_FAILURES), schemas.SOURCE_FAILURES)  # fmt: skip
     return body

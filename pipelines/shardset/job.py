@@ -5,12 +5,17 @@ Shape::
     inputs ──read (one worker)──> rows ──key by stable hash mod N──> GroupByKey(shard)
       └─> input failures                            └─> write_shard: stream the shard's tracks
                                                         into one tar per stream, index + report
-    reports ──ToList──> finalize: statistics, input failures, stale files, ``_SUCCESS``
+    reports ──ToList──> finalize: statistics, input failures, then the root's new generation
+                        published in one step (:func:`publish_root`)
 
 Only input rows travel through the shuffle, never audio or arrays: a worker reads the tracks
 of the shard it writes, so memory stays at one track and nothing big is shuffled. A job is an
 object with the :class:`ShardSetJob` methods; ``duet shards`` (``pipelines.audio.job``) and
 ``duet features import`` (``pipelines.features.job``) are the two.
+
+Every file is stored under a name tagged with what decides its bytes and listed in the root's
+``_SUCCESS`` (:mod:`duet.publish`): until the new marker replaces the old one, readers keep the
+published generation, however the run ends.
 
 One root holds the shard set of one job: the index, statistics and ``_SUCCESS`` are the
 root's, so a job refuses a root another job's shards live in (:func:`claim`).
@@ -18,7 +23,6 @@ root's, so a job refuses a root another job's shards live in (:func:`claim`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypedDict
 
@@ -28,6 +32,7 @@ from apache_beam.metrics import Metrics
 from duet import layout, publish, schemas, storage
 from duet.errors import DuetError
 from duet.hashing import shard_of
+from duet.pipelines.shardset import writer
 from duet.pipelines.shardset.stats import BandStats, merge_in_order
 
 
@@ -82,10 +87,10 @@ def owner(output: str) -> str | None:
     body = publish.read_success(output)
     if body:
         return body.get("job", "shards")
-    reports = [u for u in storage.list_files(layout.at(output, layout.REPORTS))
-               if u.endswith(".json")]  # fmt: skip
-    if reports:
-        return json.loads(storage.read_bytes(reports[0])).get("job", "shards")
+    for uri in storage.list_files(layout.at(output, layout.REPORTS)):
+        report = writer.read_report(uri) if uri.endswith(".json") else None
+        if report is not None:
+            return report.get("job", "shards")
     return None
 
 
@@ -105,11 +110,12 @@ def claim(output: str, job: str) -> None:
 def previous_num_shards(output: str) -> int | None:
     """Shard count of an earlier run in ``output`` (published or interrupted), if any."""
     body = publish.read_success(output)
-    if body:
-        return int(body["num_shards"])
-    first = layout.at(output, layout.part(layout.REPORTS, 0, "json"))
-    if storage.exists(first):
-        return int(json.loads(storage.read_bytes(first))["num_shards"])
+    if body and isinstance(body.get("num_shards"), int):
+        return body["num_shards"]
+    for uri in storage.list_files(layout.at(output, layout.REPORTS)):
+        report = writer.read_report(uri) if uri.endswith(".json") else None
+        if report and isinstance(report.get("num_shards"), int):
+            return report["num_shards"]
     return None
 
 
@@ -176,45 +182,29 @@ def build(pipeline: beam.Pipeline, job: ShardSetJob) -> beam.PCollection:
     )
 
 
-def _stale_files(output: str, expected: set[str]) -> list[str]:
-    stale = []
-    for folder in layout.SHARD_FOLDERS:
-        for uri in storage.list_files(layout.at(output, folder)):
-            relative = uri[len(storage.join(output, "")) :].replace("\\", "/")
-            if relative not in expected:
-                stale.append(uri)
-    return stale
-
-
 def finish(output: str, reports: list[dict], input_failures: list[dict], *,
            streams: Sequence[str], profiles: Sequence, input_stage: str) -> dict:  # fmt: skip
     """Everything of the publish step but the marker: write the input failures and each
     profile's statistics (over the training split when any row has a split, else all
-    tracks), delete files no shard of this run wrote. ``profiles`` have ``name``, ``stream``,
-    ``n_mels`` and ``to_dict()``. Returns ``counts`` and the summary fields every shard set's
-    ``_SUCCESS`` carries."""
+    tracks). ``profiles`` have ``name``, ``stream``, ``n_mels`` and ``to_dict()``. Returns
+    ``counts``, the summary fields every shard set's ``_SUCCESS`` carries, and ``files``: the
+    generation (every shard's files and these) for :func:`publish_root`."""
     reports = sorted(reports, key=lambda r: r["shard"])
     num_shards = len(reports)
-    schemas.write_table(
-        schemas.from_rows(input_failures, schemas.FAILURES),
-        layout.at(output, layout.MANIFEST_FAILURES), schemas.FAILURES,
-    )  # fmt: skip
+    files: dict[str, dict] = {}
+    for r in reports:
+        files |= r["files"]
+    failed = schemas.from_rows(input_failures, schemas.FAILURES)
+    files |= publish.write(output, layout.MANIFEST_FAILURES,
+                           schemas.to_parquet_bytes(failed, schemas.FAILURES))  # fmt: skip
     split = "train" if any(r["with_split"] for r in reports) else "all"
-    expected = {layout.MANIFEST_FAILURES}
     for profile in profiles:
         parts = [BandStats.from_json(r["stats"][split][profile.name])
                  for r in reports if profile.name in r["stats"][split]]  # fmt: skip
         total = merge_in_order(parts) if parts else BandStats.empty(profile.n_mels)
         body = {"profile": profile.to_dict(), "split": split, "frames": total.count,
                 "mean": total.mean.tolist(), "std": total.std.tolist()}  # fmt: skip
-        name = layout.stats(profile.stream)
-        storage.write_bytes(layout.at(output, name), publish.dumps(body))
-        expected.add(name)
-    for shard in range(num_shards):
-        expected.update(layout.shard(s, shard) for s in streams)
-        expected.update(layout.part(f, shard, e) for f, e in ((layout.INDEX, "parquet"),
-                        (layout.FAILURES, "parquet"), (layout.REPORTS, "json")))  # fmt: skip
-    storage.delete(_stale_files(output, expected))
+        files |= publish.write(output, layout.stats(profile.stream), publish.dumps(body))
     stages: dict[str, int] = {}
     for r in reports:
         for stage, count in r["failed_by_stage"].items():
@@ -235,4 +225,14 @@ def finish(output: str, reports: list[dict], input_failures: list[dict], *,
             "bytes": {s: sum(r["bytes"][s] for r in reports) for s in streams},
             "stats_split": split,
         },
+        "files": files,
     }
+
+
+def publish_root(output: str, body: dict, files: dict[str, dict], how: publish.Commit) -> dict:
+    """Publish a shard set's generation (``files`` from :func:`finish`) with ``body`` as the
+    root's ``_SUCCESS``: refused (nothing changes) when a file is missing, when the root's lock
+    names another writer, or when it would index less than half the tracks the root publishes
+    (unless ``how.allow_shrink``); then the files of the replaced generation are deleted."""
+    return publish.commit(output, body, files, owned=layout.SHARD_FOLDERS, how=how,
+                          measures={"indexed tracks": "counts.indexed"}, what=output)  # fmt: skip

@@ -1,9 +1,11 @@
 """Write one shard of every stream: members into deterministic tars, their index rows, the
 failures, per-band statistics by split, and the shard's report, written last.
 
-A report carries the shard's fingerprint (a digest of everything that decides its bytes), so
-a re-run keeps a shard whose inputs and configuration are unchanged and whose files are all
-there (:func:`previous_report`) — which is how a killed run resumes.
+Every file of a shard is stored under a name tagged with the shard's fingerprint (a digest of
+everything that decides its bytes, :mod:`duet.publish`), so a run writes beside the published
+generation, never over it, and a re-run finds a shard whose inputs and configuration are
+unchanged under the same names and keeps it when all its files are there
+(:func:`previous_report`) — which is how a killed run resumes.
 """
 
 from __future__ import annotations
@@ -32,27 +34,44 @@ def failure(track_id: str | None, uri: str | None, stage: str, error: str) -> di
     return {"track_id": track_id, "audio_uri": uri, "stage": stage, "error": error}
 
 
-def report_uri(output: str, shard: int) -> str:
-    return layout.at(output, layout.part(layout.REPORTS, shard, "json"))
+def report_name(shard: int) -> str:
+    """The logical name of a shard's report (``reports/part-NNNNN.json``)."""
+    return layout.part(layout.REPORTS, shard, "json")
 
 
-def _complete(output: str, shard: int, streams: Sequence[str]) -> bool:
-    needed = [layout.shard(s, shard) for s in streams]
-    needed += [layout.part(layout.INDEX, shard), layout.part(layout.FAILURES, shard)]
-    return all(storage.exists(layout.at(output, p)) for p in needed)
+def _complete(output: str, report: dict) -> bool:
+    """Whether every file a shard's report lists is in place with its listed size."""
+    for item in report.get("files", {}).values():
+        try:
+            size, _ = storage.file_size_and_mtime(layout.at(output, item["name"]))
+        except OSError:
+            return False
+        if size != item["size"]:
+            return False
+    return bool(report.get("files"))
 
 
-def previous_report(output: str, shard: int, digest: str, streams: Sequence[str]) -> dict | None:
-    """The report of an earlier run of this shard when its fingerprint is ``digest`` and all
-    its files exist; otherwise the stale report is deleted and None returned."""
-    uri = report_uri(output, shard)
-    if not storage.exists(uri):
+def read_report(uri: str) -> dict | None:
+    """A report a run left, or None when it is missing or unreadable."""
+    try:
+        return publish.parse(storage.read_bytes(uri))
+    except OSError:
         return None
-    previous = json.loads(storage.read_bytes(uri))
-    if previous.get("fingerprint") == digest and _complete(output, shard, streams):
-        return previous
-    storage.delete([uri])
-    return None
+
+
+def previous_report(output: str, shard: int, digest: str) -> dict | None:
+    """The report an earlier run left for this shard when its fingerprint is ``digest`` and
+    every file it lists is in place (its ``files`` then include the report itself); else None.
+    Reports are stored under names tagged with the fingerprint, so a stale one is never found
+    here (the next publish deletes it)."""
+    name = publish.tagged(report_name(shard), publish.tag_of(digest))
+    uri = layout.at(output, name)
+    previous = read_report(uri)
+    if previous is None or previous.get("fingerprint") != digest or not _complete(output, previous):
+        return None
+    size, _ = storage.file_size_and_mtime(uri)
+    own = publish.entry(report_name(shard), name, size)
+    return {**previous, "files": {**previous["files"], **own}}
 
 
 class ShardWriter:
@@ -61,10 +80,12 @@ class ShardWriter:
     one small index row per member."""
 
     def __init__(self, job: str, output: str, shard: int, num_shards: int,
-                 streams: Sequence[str]):  # fmt: skip
+                 streams: Sequence[str], digest: str):  # fmt: skip
         self.job, self.output, self.shard, self.num_shards = job, output, shard, num_shards
-        self._tars = {s: TarWriter(storage.create(layout.at(output, layout.shard(s, shard))))
-                      for s in streams}  # fmt: skip
+        self.digest, self.tag = digest, publish.tag_of(digest)
+        self._names = {s: publish.tagged(layout.shard(s, shard), self.tag) for s in streams}
+        self._tars = {s: TarWriter(storage.create(layout.at(output, name)))
+                      for s, name in self._names.items()}  # fmt: skip
         self._keys: dict[str, str] = {}
         self.index_rows: list[dict] = []
         self.failures: list[dict] = []
@@ -98,7 +119,7 @@ class ShardWriter:
             tar.add(f"{key}.json", sidecar_bytes(track_id, member, info))
             self.index_rows.append({
                 "track_id": track_id, "stream": member.stream,
-                "shard": layout.shard(member.stream, self.shard),
+                "shard": self._names[member.stream],
                 "member": f"{key}.{member.extension}", "offset": offset, "size": len(member.data),
                 "payload_offset": member.payload_offset, "format": member.format,
                 "dtype": member.dtype, "sample_rate": member.sample_rate,
@@ -115,24 +136,25 @@ class ShardWriter:
                 held = self._stats[which].get(name)
                 self._stats[which][name] = part if held is None else held.merge(part)
 
-    def close(self, digest: str, rows: int, with_split: int, **extra) -> dict:
-        """Finish the tars, write the index and failures parts, then the report (last)."""
-        for tar in self._tars.values():
+    def close(self, rows: int, with_split: int, **extra) -> dict:
+        """Finish the tars, write the index and failures parts, then the report (last); every
+        file under its name tagged with the shard's fingerprint, listed in the report's
+        ``files`` (logical name → stored name and size, see :mod:`duet.publish`)."""
+        files: dict[str, dict] = {}
+        for stream, tar in self._tars.items():
             tar.close()
-        schemas.write_table(
-            schemas.from_rows(self.index_rows, schemas.AUDIO_INDEX),
-            layout.at(self.output, layout.part(layout.INDEX, self.shard)), schemas.AUDIO_INDEX,
-        )  # fmt: skip
-        schemas.write_table(
-            schemas.from_rows(self.failures, schemas.FAILURES),
-            layout.at(self.output, layout.part(layout.FAILURES, self.shard)), schemas.FAILURES,
-        )  # fmt: skip
+            files |= publish.entry(layout.shard(stream, self.shard), self._names[stream],
+                                   tar.position)  # fmt: skip
+        for folder, table, schema in ((layout.INDEX, self.index_rows, schemas.AUDIO_INDEX),
+                                      (layout.FAILURES, self.failures, schemas.FAILURES)):  # fmt: skip
+            data = schemas.to_parquet_bytes(schemas.from_rows(table, schema), schema)
+            files |= publish.write(self.output, layout.part(folder, self.shard), data, self.tag)
         stages = Counter(f["stage"] for f in self.failures)
         report = {
             "job": self.job,
             "shard": self.shard,
             "num_shards": self.num_shards,
-            "fingerprint": digest,
+            "fingerprint": self.digest,
             "rows": rows,
             "failed": len(self.failures),
             "failed_by_stage": dict(sorted(stages.items())),
@@ -146,6 +168,7 @@ class ShardWriter:
             "source_seconds": self.source_seconds,
             "with_split": with_split,
             **extra,
+            "files": files,
         }
-        storage.write_bytes(report_uri(self.output, self.shard), publish.dumps(report))
-        return {**report, "reused": False}
+        own = publish.write(self.output, report_name(self.shard), publish.dumps(report), self.tag)
+        return {**report, "files": {**files, **own}, "reused": False}

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from duet import layout, progress, schemas
+from duet import layout, progress, publish, schemas
 from duet.pipelines.tables import common
 
 MODELS = ("warp", "bpr", "als")
@@ -50,9 +50,17 @@ def interactions(lists: pa.ListArray) -> tuple[sp.csr_matrix, list[str]]:
     return matrix, encoded.dictionary.to_pylist()
 
 
+def _check_finite(epoch: int, *arrays: np.ndarray) -> None:
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise common.Diverged(epoch, "factors", "--learning-rate")
+
+
 def fit_warp(matrix: sp.csr_matrix, factors: int, epochs: int, learning_rate: float,
              max_sampled: int, regularization: float, seed: int, threads: int) -> np.ndarray:  # fmt: skip
-    """LightFM WARP item factors with the item bias appended: ``[n_items, factors + 1]``."""
+    """LightFM WARP item factors with the item bias appended: ``[n_items, factors + 1]``.
+
+    One epoch at a time (``fit`` is ``fit_partial`` after a reset, so the result is the same
+    as one ``fit`` of all epochs), stopping with Diverged at the first non-finite epoch."""
     from lightfm import LightFM
 
     model = LightFM(
@@ -60,9 +68,17 @@ def fit_warp(matrix: sp.csr_matrix, factors: int, epochs: int, learning_rate: fl
         max_sampled=max_sampled, item_alpha=regularization, user_alpha=regularization,
         random_state=np.random.RandomState(seed),
     )  # fmt: skip
-    interactions = matrix.tocoo()
-    for _ in progress.steps(range(epochs), desc="warp", unit="epoch"):  # = fit(epochs=epochs)
-        model.fit_partial(interactions, epochs=1, num_threads=threads)
+    coo = matrix.tocoo()
+    for epoch in progress.steps(range(1, epochs + 1), desc="warp", unit="epoch"):
+        fit = model.fit if epoch == 1 else model.fit_partial
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):  # the check below reports it
+                fit(coo, epochs=1, num_threads=threads)
+        except ValueError as exc:  # LightFM's own check: "Not all estimated parameters are finite"
+            if "finite" not in str(exc):
+                raise
+            raise common.Diverged(epoch, "factors", "--learning-rate") from None
+        _check_finite(epoch, model.item_embeddings, model.item_biases)
     return np.hstack([model.item_embeddings, model.item_biases[:, None]])
 
 
@@ -87,8 +103,13 @@ def fit_implicit(matrix: sp.csr_matrix, model: str, factors: int, epochs: int,
                 factors=factors, regularization=regularization, alpha=alpha, iterations=epochs,
                 num_threads=threads, random_state=seed,
             )  # fmt: skip
+
+        def tick(i: int, *_: object) -> None:
+            _check_finite(i + 1, learner.item_factors)
+            progress.tick()
+
         with progress.monitored(epochs, model, "epoch"):
-            learner.fit(matrix, show_progress=False, callback=lambda *_: progress.tick())
+            learner.fit(matrix, show_progress=False, callback=tick)
     return np.asarray(learner.item_factors)
 
 
@@ -110,10 +131,16 @@ class CFJob:
     deterministic: bool = False
     splits: str | None = None
     split: tuple[str, ...] = ()
+    commit: publish.Commit = publish.Commit()
 
     @property
     def folder(self) -> str:
         return layout.at(self.output, layout.embedding_folder(layout.cf_model(self.model)))
+
+    def check_inputs(self) -> None:
+        self.parameters()
+        common.require_inputs((self.playlists, common.PLAYLISTS_BY),
+                              (self.splits if self.split else None, common.SPLITS_BY))  # fmt: skip
 
     def parameters(self) -> dict:
         if self.model not in MODELS:
@@ -121,7 +148,7 @@ class CFJob:
                 f"unknown CF model {self.model!r}; expected one of {MODELS}"
             )
         params = {k: v for k, v in asdict(self).items()
-                  if k not in ("playlists", "output", "splits", "threads")}  # fmt: skip
+                  if k not in ("playlists", "output", "splits", "threads", "commit")}  # fmt: skip
         for key, value in DEFAULTS[self.model].items():
             if params[key] is None:
                 params[key] = value
@@ -150,8 +177,7 @@ class CFJob:
                                    params.get("learning_rate"), params["regularization"],
                                    self.alpha, self.seed, params["threads"])  # fmt: skip
             libraries = common.library_versions("implicit")
-        if not np.isfinite(vectors).all():
-            raise FloatingPointError(f"{self.model}: training diverged (non-finite factors)")
+        _check_finite(params["epochs"], vectors)
         counts.update(vectors=len(track_ids), interactions=int(matrix.nnz))
         body = common.sidecar(
             "embeddings", layout.cf_model(self.model), params, self.seed,
@@ -159,6 +185,10 @@ class CFJob:
             counts, libraries, started, vector_layout=VECTOR_LAYOUTS[self.model],
         )  # fmt: skip
         table = common.vectors_table(track_ids, vectors)
-        common.publish_tables(self.folder, {layout.VECTORS: (table, schemas.embeddings_schema(
-            vectors.shape[1]))}, body)  # fmt: skip
-        return body
+        return common.publish_tables(
+            self.folder,
+            {layout.VECTORS: (table, schemas.embeddings_schema(vectors.shape[1]))},
+            body,
+            measures={"vectors": "counts.vectors"},
+            how=self.commit,
+        )

@@ -17,10 +17,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import __version__, layout, publish, schemas, storage
+from duet import __version__, layout, publish, schemas
 from duet.errors import DuetError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: tables stored under tagged names listed in the folder's ``_SUCCESS`` (duet.publish)."""
+PLAYLISTS_BY = "duet playlists"
+SPLITS_BY = "duet splits"
 
 
 class TableSummary(layout.Summary[dict[str, int]]):
@@ -35,6 +38,21 @@ class TableSummary(layout.Summary[dict[str, int]]):
 
 class EmbeddingInputError(DuetError, ValueError):
     """The input cannot produce embeddings (empty, no usable rows, unknown split)."""
+
+
+class Diverged(DuetError):
+    """A fit produced non-finite values: nothing is published."""
+
+    def __init__(self, epoch: int, what: str, option: str):
+        super().__init__(f"diverged at epoch {epoch}: non-finite {what}; lower {option}")
+
+
+def require_inputs(*tables: tuple[str | None, str]) -> None:
+    """Refuse a run before it touches its output when an input table (uri, command that makes
+    it) is neither published nor the user's own file (:func:`duet.publish.input_uris`)."""
+    for uri, made_by in tables:
+        if uri is not None:
+            publish.input_uris(uri, made_by)
 
 
 def library_versions(*dists: str) -> dict[str, str]:
@@ -56,9 +74,7 @@ def split_tracks(splits_uri: str | None, names: tuple[str, ...]) -> pa.Array:
         raise EmbeddingInputError(
             f"unknown split(s) {sorted(unknown)}; expected some of {list(schemas.SPLIT_NAMES)}"
         )
-    if not storage.exists(splits_uri):
-        raise EmbeddingInputError(f"splits table {splits_uri} does not exist (run duet splits)")
-    table = schemas.read_table(splits_uri, schemas.SPLITS)
+    table = schemas.read_input(splits_uri, schemas.SPLITS, SPLITS_BY)
     keep = pc.is_in(table.column("split"), value_set=pa.array(list(names)))
     return table.filter(keep).column("track_id").combine_chunks()
 
@@ -69,9 +85,7 @@ def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.LargeList
 
     Restriction drops entries, and playlists left with fewer than two tracks; both are counted.
     """
-    if not storage.exists(uri):
-        raise EmbeddingInputError(f"playlists table {uri} does not exist (run duet playlists)")
-    lists = schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids")
+    lists = schemas.read_input(uri, schemas.PLAYLISTS, PLAYLISTS_BY).column("track_ids")
     lists = lists.cast(pa.large_list(pa.large_string())).combine_chunks()
     counts = {"playlists_read": len(lists), "entries_read": len(pc.list_flatten(lists))}
     if keep is not None:
@@ -102,14 +116,15 @@ def vectors_table(ids: list[str] | pa.Array, vectors: np.ndarray) -> pa.Table:
     return pa.table({"id": ids.take(pa.array(order)), "vector": column})
 
 
-def publish_tables(folder: str, tables: dict[str, tuple[pa.Table, pa.Schema]], sidecar: dict):
-    """Write each table under ``folder`` and then the ``_SUCCESS`` sidecar (the commit point)."""
-    expected = {storage.join(folder, name) for name in tables}
+def publish_tables(folder: str, tables: dict[str, tuple[pa.Table, pa.Schema]], sidecar: dict,
+                   *, measures: dict[str, str], how: publish.Commit) -> dict:  # fmt: skip
+    """Write each table (by logical name) as a new generation of ``folder`` and publish it with
+    the sidecar as its ``_SUCCESS`` (:func:`duet.publish.commit`; ``measures`` feed the shrink
+    guard)."""
+    files: dict[str, dict] = {}
     for name, (table, schema) in tables.items():
-        schemas.write_table(table, storage.join(folder, name), schema)
-    storage.delete([u for u in storage.list_files(folder)
-                    if u not in expected and not u.endswith(publish.SUCCESS)])  # fmt: skip
-    publish.write_success(folder, sidecar)
+        files |= publish.write(folder, name, schemas.to_parquet_bytes(table, schema))
+    return publish.commit(folder, sidecar, files, measures=measures, how=how)
 
 
 def sidecar(job: str, model: str, parameters: dict, seed: int, inputs: dict[str, str | None],

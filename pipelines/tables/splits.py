@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import layout, schemas, storage
+from duet import layout, publish, schemas, storage
 from duet.pipelines.tables import common
 
 
@@ -78,22 +78,25 @@ class SplitsJob:
     test: float = 0.1
     val: float = 0.1
     exclude: str | None = None
+    commit: publish.Commit = publish.Commit()
 
     @property
     def folder(self) -> str:
         return layout.at(self.output, layout.SPLITS)
 
-    def run(self) -> dict:
-        started = time.monotonic()
+    def check_inputs(self) -> None:
         if not (0 < self.test < 1 and 0 < self.val < 1 and self.test + self.val < 1):
             raise common.EmbeddingInputError(
                 "--test and --val must be in (0, 1) with a sum below 1"
             )
-        if not storage.exists(self.track_meta):
-            raise common.EmbeddingInputError(
-                f"track meta table {self.track_meta} does not exist (run duet playlists)"
-            )
-        meta = schemas.read_table(self.track_meta, schemas.TRACK_META)
+        common.require_inputs((self.track_meta, common.PLAYLISTS_BY))
+        if self.exclude and not storage.exists(self.exclude):
+            raise common.EmbeddingInputError(f"exclude file {self.exclude} does not exist")
+
+    def run(self) -> dict:
+        started = time.monotonic()
+        self.check_inputs()
+        meta = schemas.read_published(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
         meta = meta.take(pc.sort_indices(meta.column("track_id")))
         counts = {"tracks_read": meta.num_rows, "excluded": 0}
         if self.exclude:
@@ -111,14 +114,15 @@ class SplitsJob:
         names = np.array(schemas.SPLIT_NAMES)
         table = pa.table({"track_id": meta.column("track_id"), "split": pa.array(names[split])})
         counts.update({name: int((split == i).sum()) for i, name in enumerate(names)})
+        counts["tracks"] = len(split)
         counts["tracks_without_genres"] = int((~labels.any(axis=1)).sum())
         counts["genres"] = labels.shape[1]
         method = "iterative-stratification" if labels.any() else "random"
         body = common.sidecar(
-            "splits", "splits", {**{k: v for k, v in asdict(self).items() if k not in ("track_meta", "output")},
+            "splits", "splits", {**{k: v for k, v in asdict(self).items() if k not in ("track_meta", "output", "commit")},
                        "method": method},
             self.seed, {"track_meta": self.track_meta, "exclude": self.exclude}, counts,
             common.library_versions("iterative-stratification", "scikit-learn"), started,
         )  # fmt: skip
-        common.publish_tables(self.folder, {layout.part_name(0): (table, schemas.SPLITS)}, body)
-        return body
+        return common.publish_tables(self.folder, {layout.part_name(0): (table, schemas.SPLITS)},
+                                     body, measures={"tracks": "counts.tracks"}, how=self.commit)  # fmt: skip

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from duet import layout, schemas, storage
+from duet import layout, publish, schemas
 from duet.pipelines.tables import common
 
 MAX_SENTENCE = 10_000
@@ -136,6 +136,22 @@ class Progress:
         self.bar.close()
 
 
+def _finite_after_each_epoch():
+    """A gensim callback that stops a diverging fit at the epoch its vectors go non-finite."""
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class FiniteVectors(CallbackAny2Vec):
+        def __init__(self) -> None:
+            self.epoch = 0
+
+        def on_epoch_end(self, model) -> None:
+            self.epoch += 1
+            if not np.isfinite(model.wv.vectors).all():
+                raise common.Diverged(self.epoch, "vectors", "--alpha")
+
+    return FiniteVectors()
+
+
 def train_word2vec(sentences: Sentences, params: dict, workers: int, *, mode: str = "file",
                    progress: bool = False, callbacks: tuple = ()):  # fmt: skip
     """A gensim CBOW/skip-gram model over ``sentences``; window = whole sentence by default.
@@ -144,7 +160,8 @@ def train_word2vec(sentences: Sentences, params: dict, workers: int, *, mode: st
     own stretch of the file, no GIL, ~2× faster on 2 cores and scaling with cores; README);
     "iterable" from the Python iterable (one producer thread feeds the workers). Returns
     (model, window, ids), ``ids[i]`` the token of row ``i`` of ``model.wv.vectors``.
-    ``callbacks``: more gensim callbacks (e.g. epoch timers).
+    ``callbacks``: more gensim callbacks (e.g. epoch timers). Diverged (one line, nothing
+    published) when the vectors go non-finite.
     """
     from gensim.models import Word2Vec
 
@@ -161,7 +178,7 @@ def train_word2vec(sentences: Sentences, params: dict, workers: int, *, mode: st
             model.build_vocab(corpus_iterable=sentences)
             _check_vocab(model, params)
             model.train(corpus_iterable=sentences, total_examples=model.corpus_count,
-                        epochs=model.epochs, callbacks=[*bar.callbacks, *callbacks])  # fmt: skip
+                        epochs=model.epochs, callbacks=[*bar.callbacks, *callbacks, _finite_after_each_epoch()])  # fmt: skip
             return model, window, list(model.wv.index_to_key)
         with tempfile.TemporaryDirectory(prefix="duet-w2v-") as folder:
             corpus = sentences.write_corpus(os.path.join(folder, "corpus.txt"))
@@ -169,7 +186,7 @@ def train_word2vec(sentences: Sentences, params: dict, workers: int, *, mode: st
             _check_vocab(model, params)
             model.train(corpus_file=corpus, total_examples=sentences.count,
                         total_words=sentences.total, epochs=model.epochs,
-                        callbacks=[*bar.callbacks, *callbacks])  # fmt: skip
+                        callbacks=[*bar.callbacks, *callbacks, _finite_after_each_epoch()])  # fmt: skip
     return model, window, [sentences.words[int(k)] for k in model.wv.index_to_key]
 
 
@@ -202,10 +219,11 @@ class Word2VecOptions:
     splits: str | None = None
     split: tuple[str, ...] = ()
     progress: bool = False
+    commit: publish.Commit = publish.Commit()
 
     def params(self) -> dict:
         """The training parameters recorded in the sidecar (no paths)."""
-        skip = {"playlists", "track_meta", "output", "splits", "workers", "progress"}
+        skip = {"playlists", "track_meta", "output", "splits", "workers", "progress", "commit"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -220,6 +238,10 @@ class W2VJob(Word2VecOptions):
     @property
     def folder(self) -> str:
         return layout.at(self.output, layout.embedding_folder("w2v"))
+
+    def check_inputs(self) -> None:
+        common.require_inputs((self.playlists, common.PLAYLISTS_BY),
+                              (self.splits if self.split else None, common.SPLITS_BY))  # fmt: skip
 
     def run(self) -> dict:
         started = time.monotonic()
@@ -238,9 +260,13 @@ class W2VJob(Word2VecOptions):
             self.seed, {"playlists": self.playlists, "splits": self.splits if self.split else None},
             counts, common.library_versions("gensim"), started,
         )  # fmt: skip
-        common.publish_tables(self.folder, {layout.VECTORS: (table, schemas.embeddings_schema(
-            self.vector_size))}, body)  # fmt: skip
-        return body
+        return common.publish_tables(
+            self.folder,
+            {layout.VECTORS: (table, schemas.embeddings_schema(self.vector_size))},
+            body,
+            measures={"vectors": "counts.vectors"},
+            how=self.commit,
+        )
 
 
 def track_genre_ids(
@@ -282,13 +308,13 @@ class GenreW2VJob(Word2VecOptions):
     def folder(self) -> str:
         return layout.at(self.output, layout.embedding_folder(layout.GENRE_W2V))
 
+    def check_inputs(self) -> None:
+        common.require_inputs((self.track_meta, common.PLAYLISTS_BY),
+                              (self.splits if self.split else None, common.SPLITS_BY))  # fmt: skip
+
     def run(self) -> dict:
         started = time.monotonic()
-        if not storage.exists(self.track_meta):
-            raise common.EmbeddingInputError(
-                f"track meta table {self.track_meta} does not exist (run duet playlists)"
-            )
-        meta = schemas.read_table(self.track_meta, schemas.TRACK_META)
+        meta = schemas.read_input(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
         meta = meta.take(pc.sort_indices(meta.column("track_id")))
         genres = meta.column("genres").combine_chunks()
         training = genres
@@ -323,8 +349,7 @@ class GenreW2VJob(Word2VecOptions):
             self.seed, {"track_meta": self.track_meta, "splits": self.splits if self.split else None},
             counts, common.library_versions("gensim"), started,
         )  # fmt: skip
-        common.publish_tables(self.folder, {
+        return common.publish_tables(self.folder, {
             layout.GENRES: (vectors, schemas.genre_vectors_schema(self.vector_size)),
             layout.TRACK_GENRES: (tracks, schemas.TRACK_GENRES),
-        }, body)  # fmt: skip
-        return body
+        }, body, measures={"genres": "counts.genres", "tracks": "counts.tracks"}, how=self.commit)  # fmt: skip

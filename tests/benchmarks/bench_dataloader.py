@@ -34,11 +34,12 @@ import pyarrow as pa
 import pytest
 import torch
 
-from duet import publish, schemas
+from duet import layout, publish, schemas
 from duet.sample_catalog import generate
 from duet.training import data
 from duet.training.store import Store
 from tests.support.helpers import run_shards
+from tests.support.tables import publish_files
 
 MEL = data.View("a", stream="mel-alonso", length=256, profile="alonso")
 MEL_B = data.View("b", track="positive", stream="mel-alonso", length=256, profile="alonso")
@@ -59,9 +60,11 @@ def build(cache: str, tracks: int = 24, rows: int = 60_000) -> str:
     table = pa.table({"epoch": pa.array(np.zeros(rows, np.int32)), "strategy": pa.repeat("bench", rows),
                       "anchor_id": anchors, "positive_id": positives,
                       "anchor_offset": pa.array(wave_offsets, pa.int64())})  # fmt: skip
-    schemas.write_table(table, os.path.join(root, "pairs", "bench", "bench", "epoch=0000",
-                                            "part-00000.parquet"), schemas.PAIRS)  # fmt: skip
-    publish.write_success(os.path.join(root, "pairs", "bench"), {"run": "bench"})
+    publish_files(
+        os.path.join(root, "pairs", "bench"),
+        {"run": "bench"},
+        {layout.pair_part("bench", 0): schemas.to_parquet_bytes(table, schemas.PAIRS)},
+    )
     with open(os.path.join(root, "pairs", "LATEST"), "w") as f:
         f.write("bench")
     return root

@@ -44,21 +44,23 @@ def build_root(cache: str, playlists: int, epochs: int) -> str:
     root = os.path.join(cache, f"root-{playlists}-{epochs}")
     if publish.read_success(layout.at(root, layout.PLAYLISTS)) is None:
         source = playlists_file(cache, playlists)
-        part = layout.at(root, layout.part(layout.PLAYLISTS, 0))
-        os.makedirs(os.path.dirname(part), exist_ok=True)
+        folder = layout.at(root, layout.PLAYLISTS)
+        name = publish.tagged(layout.part_name(0), publish.tag_of(source))
+        part = os.path.join(folder, name)
+        os.makedirs(folder, exist_ok=True)
         shutil.copyfile(source, part)
         meta = pq.read_metadata(part)
         batches = pq.ParquetFile(part).iter_batches(batch_size=50_000, columns=["track_ids"])
         entries = sum(pc.sum(pc.list_value_length(b.column(0))).as_py() for b in batches)
         pa.default_memory_pool().release_unused()  # this process waits while the jobs run
-        publish.write_success(layout.at(root, layout.PLAYLISTS), layout.summary(
+        publish.commit(folder, layout.summary(
             "playlists", format_version=1,
             config={"format": "synthetic", "parts": 1, "tracks": None},
             inputs={"files": layout.input_of(source)},
             counts={"files": 1, "playlists": meta.num_rows, "entries": entries,
                     "entries_read": entries, "tracks_with_meta": 0, "failures": 0},
             dropped={},
-        ))  # fmt: skip
+        ), publish.entry(layout.part_name(0), name, os.path.getsize(part)))  # fmt: skip
     if publish.read_success(layout.at(root, layout.COOC["playlist"])) is None:
         run_cli(["cooccurrence", "--playlists", layout.at(root, layout.PLAYLISTS), "--output",
                  root])  # fmt: skip

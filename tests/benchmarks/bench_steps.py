@@ -26,7 +26,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from duet import publish, schemas
+from duet import layout, publish, schemas
 from duet.hashing import derive_seed
 from duet.pipelines.audio.mel import presets
 from duet.pipelines.audio.track import AudioConfig
@@ -34,6 +34,7 @@ from duet.sample_catalog import generate
 from duet.training import data, loop, systems
 from duet.training.store import Store
 from tests.support.helpers import run_shards
+from tests.support.tables import publish_files
 
 # recipe → its pair strategy and, for crop strategies, (stream, crop length, gap to the positive)
 RECIPES = {
@@ -54,6 +55,7 @@ def build(cache: str, tracks: int = 24, rows: int = 20_000) -> str:
     config = AudioConfig(wav_rates=(22050,), profiles=(presets()["alonso"], presets()["choi"]))
     run_shards(os.path.join(cache, "catalog", "tracks.parquet"), root, config=config)
     members = data.Root(Store(root)).members
+    manifests: dict[str, bytes] = {}
     for strategy, crop in dict(RECIPES.values()).items():
         rng = np.random.default_rng(derive_seed(0, strategy))
         ids = sorted(members[crop[0]] if crop else members["mel-alonso"])
@@ -70,9 +72,9 @@ def build(cache: str, tracks: int = 24, rows: int = 20_000) -> str:
             columns.update(positive_id=pa.nulls(rows, pa.string()), stream=pa.repeat(stream, rows),
                            anchor_offset=pa.array(first), positive_offset=pa.array(second),
                            length=pa.repeat(pa.scalar(length, pa.int32()), rows))  # fmt: skip
-        schemas.write_table(pa.table(columns), os.path.join(root, "pairs", RUN, strategy,
-                            "epoch=0000", "part-00000.parquet"), schemas.PAIRS)  # fmt: skip
-    publish.write_success(os.path.join(root, "pairs", RUN), {"run": RUN})
+        manifests[layout.pair_part(strategy, 0)] = schemas.to_parquet_bytes(pa.table(columns),
+                                                                            schemas.PAIRS)  # fmt: skip
+    publish_files(os.path.join(root, "pairs", RUN), {"run": RUN}, manifests)
     with open(os.path.join(root, "pairs", "LATEST"), "w") as f:
         f.write(RUN)
     return root

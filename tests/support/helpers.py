@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 
 import numpy as np
 import pyarrow as pa
 import soundfile
 
-from duet import publish, schemas
+from duet import lease, publish, schemas
 from duet.pipelines.audio import job as shards
 from duet.pipelines.audio.mel import presets
 from duet.pipelines.audio.track import AudioConfig
@@ -41,6 +42,29 @@ def unsupported_codec_wav(path: str) -> None:
         f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
 
 
+def stored(folder: str, logical: str) -> str:
+    """The path of a published folder's file ``logical`` (``stats/mel-ferraro.json``): the
+    tagged name its ``_SUCCESS`` lists."""
+    return os.path.join(folder, publish.open_folder(folder, "a test").name(logical))
+
+
+def listed_names(folder: str) -> list[str]:
+    """The files of ``folder`` (not below it) with the tags taken out of their names
+    (``part-00000-<tag>.parquet`` → ``part-00000.parquet``) and no lock file, sorted: what a
+    reader of the folder sees, whatever generation wrote it."""
+    names = [n for n in os.listdir(folder) if not n.startswith(lease.LOCK)]
+    return sorted(re.sub(rf"-[0-9a-f]{{{publish.TAG_LENGTH}}}(?=\.)", "", n) for n in names)
+
+
+def by_logical(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A :func:`tree` of a published folder with each listed file under its logical name
+    (``_SUCCESS`` kept; files the marker does not list dropped), to compare generations whose
+    tags differ."""
+    listed = publish.parse(files["_SUCCESS"])["files"]
+    return {"_SUCCESS": files["_SUCCESS"],
+            **{logical: files[e["name"]] for logical, e in listed.items()}}  # fmt: skip
+
+
 def write_manifest(path: str, rows: list[dict]) -> str:
     schemas.write_table(pa.Table.from_pylist(rows), path, schemas.TRACK_MANIFEST)
     return path
@@ -55,10 +79,13 @@ def catalog_rows(catalog: str) -> list[dict]:
 
 
 def tree(root: str) -> dict[str, bytes]:
-    """Every file below ``root`` by relative path, with its bytes."""
+    """Every file below ``root`` by relative path, with its bytes; lock files (``_LOCK``, which
+    the commands keep and library runs do not make) are not output and are left out."""
     out = {}
     for folder, _, names in os.walk(root):
         for name in names:
+            if name.startswith(lease.LOCK):
+                continue
             path = os.path.join(folder, name)
             with open(path, "rb") as f:
                 out[os.path.relpath(path, root)] = f.read()

@@ -4,13 +4,17 @@ upload a local tree and read a prefix back."""
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from collections.abc import Iterator
 
 import boto3
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from tests.support.helpers import by_logical
 
 BUCKET = "duet"
 
@@ -92,3 +96,18 @@ def assert_same_outputs(local: dict[str, bytes], remote: dict[str, bytes], skip=
     assert compared
     different = [k for k in compared if local[k] != remote[k]]
     assert not different, different
+
+
+def assert_same_generation(local: dict[str, bytes], remote: dict[str, bytes], skip=()) -> None:
+    """Two shard sets made from the same inputs at different URIs (local files, a bucket):
+    their tags differ (they name the inputs), so files are compared by logical name, and the
+    index without its ``shard`` column (the stored tar names)."""
+    local, remote = by_logical(local), by_logical(remote)
+    assert_same_outputs(local, remote, skip=(*skip, "index/"))
+    parts = sorted(k for k in local if k.startswith("index/"))
+    assert parts
+    for k in parts:
+        mine, theirs = (
+            pq.read_table(io.BytesIO(t[k])).drop_columns("shard") for t in (local, remote)
+        )
+        assert mine.equals(theirs), k

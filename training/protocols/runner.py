@@ -14,8 +14,9 @@ PROTOCOLS = ("clmr-linear", "choi", "ferraro-continuation", "pemr-cover")
 
 
 def read_splits(uri: str) -> dict[str, str]:
-    """Track id → its split (``train``, ``val``, ``test``) from a splits table."""
-    table = schemas.read_table(uri, schemas.SPLITS)
+    """Track id → its split (``train``, ``val``, ``test``) from a splits table (published, read
+    through its marker, or the user's own file)."""
+    table = schemas.read_input(uri, schemas.SPLITS, "duet splits")
     return dict(zip(table.column("track_id").to_pylist(), table.column("split").to_pylist(),
                     strict=True))  # fmt: skip
 
@@ -100,7 +101,8 @@ def choi(embeddings: str, labels: str, label_column: str, splits: str,
 def ferraro_continuation(embeddings: str, playlists: str, splits: str, k: int = 100) -> dict:
     """Ferraro et al.'s continuation with the test split's tracks as the new songs."""
     vectors = read_vectors(embeddings)
-    lists = schemas.read_table(playlists, schemas.PLAYLISTS).column("track_ids").to_pylist()
+    table = schemas.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
+    lists = table.column("track_ids").to_pylist()
     test = {t for t, s in read_splits(splits).items() if s == "test"}
     report = retrieval.playlist_continuation(vectors, lists, test, k)
     report["table"] = markdown([f"nDCG@{k}", f"MAP@{k}"],
