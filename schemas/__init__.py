@@ -160,11 +160,12 @@ GENRE_PAD = -1
 """Value of unused genre slots."""
 
 
-def embeddings_schema(dim: int) -> pa.Schema:
-    """Embedding tables: one fixed-size float32 vector per id (track or genre)."""
+def embeddings_schema(dim: int, key: str = "track_id") -> pa.Schema:
+    """Embedding tables: one fixed-size float32 vector per ``key`` (``track_id`` for track
+    vectors: playlist Word2Vec, CF factors, ``duet embed``; ``id`` for genre vectors)."""
     return pa.schema(
         [
-            pa.field("id", pa.string(), nullable=False),
+            pa.field(key, pa.string(), nullable=False),
             pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
         ]
     )
@@ -172,7 +173,9 @@ def embeddings_schema(dim: int) -> pa.Schema:
 
 def genre_vectors_schema(dim: int) -> pa.Schema:
     """Genre Word2Vec vectors; ``index`` is what TRACK_GENRES.genre_ids refer to."""
-    return pa.schema([pa.field("index", pa.int32(), nullable=False), *embeddings_schema(dim)])
+    return pa.schema(
+        [pa.field("index", pa.int32(), nullable=False), *embeddings_schema(dim, key="id")]
+    )
 
 
 TRACK_GENRES = pa.schema(
@@ -397,14 +400,24 @@ def read_input(uri: str, schema: pa.Schema, made_by: str) -> pa.Table:
     return read_parts(publish.input_uris(uri, made_by), schema)
 
 
+def track_keyed(table: pa.Table) -> pa.Table:
+    """A track-vector table keyed by ``track_id``: tables written before duet 0.x named the
+    key ``id`` (and users' own files may), read under the current name."""
+    names = table.column_names
+    if "id" in names and "track_id" not in names:
+        return table.rename_columns(["track_id" if n == "id" else n for n in names])
+    return table
+
+
 def read_embeddings(uri: str, made_by: str, *, users_own: bool = False) -> pa.Table:
-    """A published embedding table (any vector size), validated; with ``users_own``, also a
+    """A published track-vector table (any vector size; the key column ``track_id``, or
+    ``id`` as older tables name it), validated; with ``users_own``, also a
     file that no duet folder governs (``duet embed``'s output, see
     :func:`duet.publish.input_uris`)."""
     from duet import publish
 
     parts = (publish.input_uris if users_own else publish.table_uris)(uri, made_by)
-    tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
+    tables = [track_keyed(parquet_from_bytes(storage.read_bytes(p))) for p in parts]
     schema = embeddings_schema(vector_dim(tables[0]))
     return pa.concat_tables(
         [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]

@@ -140,7 +140,7 @@ def embeddings(tmp_path) -> str:
     ids = [f"t{i:02d}" for i in range(12)]
     vectors = np.concatenate([rng.normal(i % 2 * 4, 1, 8) for i in range(12)]).astype(np.float32)
     path = str(tmp_path / "emb.parquet")
-    table = pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(vectors, 8)})
+    table = pa.table({"track_id": ids, "vector": pa.FixedSizeListArray.from_arrays(vectors, 8)})
     schemas.write_table(table, path, schemas.embeddings_schema(8))
     return path
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from duet import datasets, layout, publish
+from duet import datasets, layout, publish, schemas
 
 
 def run_stats(root: str) -> dict:
@@ -78,3 +78,14 @@ def test_a_strategy_folder_and_a_whole_run_read_as_one_table_in_pyarrow_pandas_a
     whole = pq.read_table(folder)
     assert whole.num_rows == sum(s["rows"] for by in run_stats(dataset)["stats"].values()
                                  for s in by.values())  # fmt: skip
+
+
+def test_track_vectors_are_keyed_by_track_id_and_older_id_keyed_tables_still_read(
+    dataset, tmp_path
+):
+    vectors = datasets.open_vectors(dataset, "w2v")
+    assert vectors.column_names == ["track_id", "vector"]
+    older = tmp_path / "older.parquet"
+    pq.write_table(vectors.rename_columns(["id", "vector"]), older)
+    again = schemas.read_embeddings(str(older), "duet embed", users_own=True)
+    assert again.column("track_id").equals(vectors.column("track_id"))

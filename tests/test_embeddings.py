@@ -23,7 +23,7 @@ PARAMS = {"vector_size": 16, "window": None, "alpha": 0.02, "min_count": 1, "sg"
 def vectors(folder: str, name: str = "vectors.parquet") -> dict[str, np.ndarray]:
     table = schemas.read_embeddings(os.path.join(folder, name), "duet embeddings")
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
-    return dict(zip(table.column("id").to_pylist(), matrix, strict=True))
+    return dict(zip(table.column("track_id").to_pylist(), matrix, strict=True))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -87,7 +87,7 @@ def test_continuation_ranks_held_out_tracks_of_structured_playlists_high():
 def test_cli_evaluates_every_measure_and_writes_the_report(tmp_path):
     vectors, labels = clustered()
     ids = sorted(vectors)
-    table = pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(
+    table = pa.table({"track_id": ids, "vector": pa.FixedSizeListArray.from_arrays(
         pa.array(np.concatenate([vectors[t] for t in ids])), 16)})  # fmt: skip
     emb = str(tmp_path / "emb.parquet")
     schemas.write_table(table, emb, schemas.embeddings_schema(16))

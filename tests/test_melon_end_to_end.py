@@ -93,7 +93,7 @@ def test_statistics_and_cf_factors_leave_the_test_songs_out(run):
     cf = schemas.read_embeddings(
         os.path.join(data, "emb", "cf-warp", "vectors.parquet"), "duet embeddings cf"
     )
-    assert test.isdisjoint(cf.column("id").to_pylist())
+    assert test.isdisjoint(cf.column("track_id").to_pylist())
 
 
 def test_the_recipe_and_both_ablations_train_on_the_imported_stream(run):
@@ -108,7 +108,7 @@ def test_the_recipe_and_both_ablations_train_on_the_imported_stream(run):
 def test_embeddings_cover_every_imported_song_and_continuation_ranks_test_songs(run):
     mini, _, _, base, report = run
     table = schemas.read_embeddings(str(base / "embeddings.parquet"), "duet embed", users_own=True)
-    assert sorted(table.column("id").to_pylist()) == sorted(mini.arrays)
+    assert sorted(table.column("track_id").to_pylist()) == sorted(mini.arrays)
     continuation = report["continuation"]
     assert continuation["targets"] == "test split" and continuation["queries"] > 0
     assert 0.0 <= continuation["mpr"] <= 1.0

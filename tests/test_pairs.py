@@ -179,7 +179,7 @@ def test_lookup_strategies_list_each_track_with_its_tables_once(tmp_path):
     root = str(tmp_path)
     with_audio(root, ["a", "b", "c", "d"])
     for name, ids in (("w2v", ["a", "b", "c", "zz"]), ("cf-warp", ["a", "b", "c"])):
-        table = pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(
+        table = pa.table({"track_id": ids, "vector": pa.FixedSizeListArray.from_arrays(
             pa.array(np.zeros(2 * len(ids), np.float32)), 2)})  # fmt: skip
         publish_table(os.path.join(root, "emb", name), "vectors.parquet", table,
                       schemas.embeddings_schema(2))  # fmt: skip

@@ -158,7 +158,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
 def write_embeddings(path: str, vectors: dict[str, np.ndarray]) -> str:
     ids = sorted(vectors)
     matrix = np.stack([vectors[t] for t in ids]).astype(np.float32)
-    table = pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(
+    table = pa.table({"track_id": ids, "vector": pa.FixedSizeListArray.from_arrays(
         pa.array(matrix.reshape(-1)), matrix.shape[1])})  # fmt: skip
     schemas.write_table(table, path, schemas.embeddings_schema(matrix.shape[1]))
     return path

@@ -56,10 +56,10 @@ class Root(AudioIndex):
     def vectors(self, table: str) -> dict[str, np.ndarray]:
         """An embedding table (``emb/w2v/vectors.parquet``, ...) as id → float32 vector."""
         if table not in self._vectors:
-            t = self.table(table)
+            t = schemas.track_keyed(self.table(table))
             matrix = np.asarray(t.column("vector").combine_chunks().values, np.float32)
             matrix = matrix.reshape(t.num_rows, -1)
-            self._vectors[table] = dict(zip(t.column("id").to_pylist(), matrix, strict=True))
+            self._vectors[table] = dict(zip(t.column("track_id").to_pylist(), matrix, strict=True))
         return self._vectors[table]
 
     def genres(self, folder: str) -> dict[str, np.ndarray]:

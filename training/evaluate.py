@@ -139,11 +139,11 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
 
 
 def read_vectors(uri: str) -> dict[str, np.ndarray]:
-    """An embedding table (``id``, ``vector``; ``duet embed``'s output, or a published
+    """An embedding table (``track_id``, ``vector``; ``duet embed``'s output, or a published
     ``emb/<model>/vectors.parquet`` read through its marker) as id → vector."""
     table = schemas.read_embeddings(uri, "duet embed, or duet embeddings", users_own=True)
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
-    return dict(zip(table.column("id").to_pylist(), matrix, strict=True))
+    return dict(zip(table.column("track_id").to_pylist(), matrix, strict=True))
 
 
 def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:

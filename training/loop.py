@@ -344,7 +344,7 @@ def embed(checkpoint_uri: str, data_uri: str, output: str, endpoint_url: str | N
     matrix = np.stack(vectors).astype(np.float32)
     table = pa.table(
         {
-            "id": ids,
+            "track_id": ids,
             "vector": pa.FixedSizeListArray.from_arrays(
                 pa.array(matrix.reshape(-1)), matrix.shape[1]
             ),

@@ -94,10 +94,12 @@ def _matrix(table: pa.Table, dim: int) -> np.ndarray:
 def _vectors(ctx: Context, section: Section, name: str, uri: str, dim: int,
              norm_panels: list[dict]) -> None:  # fmt: skip
     schema = schemas.embeddings_schema(dim)
-    sample = read_sample(uri, schema, ["id", "vector"], min(ctx.max_rows, MAX_VECTORS), ctx.seed)
+    sample = read_sample(
+        uri, schema, ["track_id", "vector"], min(ctx.max_rows, MAX_VECTORS), ctx.seed
+    )
     if not sample.rows:
         return
-    ids = sample.table.column("id").to_pylist()
+    ids = sample.table.column("track_id").to_pylist()
     matrix = _matrix(sample.table, dim)
     norms = np.linalg.norm(matrix, axis=1)
     norm_panels.append({"title": name, "values": norms, "xlabel": "L2 norm", "ylabel": "vectors",
@@ -108,10 +110,10 @@ def _vectors(ctx: Context, section: Section, name: str, uri: str, dim: int,
     if len(queries) < ctx.examples:
         queries += pick(sorted(set(ids) - set(queries)), ctx.examples - len(queries), ctx.seed,
                         "embedding-queries", name)  # fmt: skip
-    wanted = read_ids(uri, schema, ["vector"], queries, id_column="id")
+    wanted = read_ids(uri, schema, ["vector"], queries, id_column="track_id")
     unit, topk = _unit(matrix), ctx.shared.get("cooc_topk", {})
     rows = []
-    for qid, qvec in zip(wanted.column("id").to_pylist(), _unit(_matrix(wanted, dim)),
+    for qid, qvec in zip(wanted.column("track_id").to_pylist(), _unit(_matrix(wanted, dim)),
                          strict=True):  # fmt: skip
         cosine = unit @ qvec
         order = [i for i in np.argsort(-cosine, kind="stable") if ids[i] != qid][:NEIGHBOURS]

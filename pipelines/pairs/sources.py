@@ -204,7 +204,7 @@ class Sources:
     def _vector_ids(self, name: str) -> pa.Array:
         uri = self.inputs.uri(name)
         require(uri, name, f"{name} needs its embedding table")
-        return pc.unique(schemas.read_embeddings(uri, MADE_BY[name]).column("id"))
+        return pc.unique(schemas.read_embeddings(uri, MADE_BY[name]).column("track_id"))
 
     def lookup(self, strategy: str) -> pa.Array:
         """Sorted ids of the tracks that have what ``strategy`` looks up."""

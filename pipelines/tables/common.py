@@ -106,14 +106,16 @@ def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.LargeList
     return lists, counts
 
 
-def vectors_table(ids: list[str] | pa.Array, vectors: np.ndarray) -> pa.Table:
-    """An embedding table sorted by id (so identical models write identical files)."""
+def vectors_table(
+    ids: list[str] | pa.Array, vectors: np.ndarray, key: str = "track_id"
+) -> pa.Table:
+    """An embedding table sorted by ``key`` (so identical models write identical files)."""
     ids = pa.array(ids, pa.string())
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     order = pc.sort_indices(ids).to_numpy()
     dim = vectors.shape[1]
     column = pa.FixedSizeListArray.from_arrays(pa.array(vectors[order].reshape(-1)), dim)
-    return pa.table({"id": ids.take(pa.array(order)), "vector": column})
+    return pa.table({key: ids.take(pa.array(order)), "vector": column})
 
 
 def publish_tables(folder: str, tables: dict[str, tuple[pa.Table, pa.Schema]], sidecar: dict,

@@ -329,7 +329,7 @@ class GenreW2VJob(Word2VecOptions):
         params = self.params()
         workers = _workers(self.deterministic, self.workers)
         model, window, ids = train_word2vec(sentences, params, workers, progress=self.progress)
-        vectors = common.vectors_table(ids, model.wv.vectors)
+        vectors = common.vectors_table(ids, model.wv.vectors, key="id")
         index = {g: i for i, g in enumerate(vectors.column("id").to_pylist())}
         vectors = vectors.add_column(0, "index", pa.array(range(len(index)), pa.int32()))
         ids, n, counts = track_genre_ids(genres, index)
