@@ -43,6 +43,13 @@ def id_type_problem(value: object, what: str = "track_id") -> str:
     return f"{what} must be a string or an integer, got {type(value).__name__} {str(value)[:40]!r}"
 
 
+def id_problem(value: object, what: str = "track_id") -> str | None:
+    """Why ``value`` read from an input record is not an id (its type by :func:`id_text`, its
+    text by :func:`track_id_problem`), or None."""
+    text = id_text(value)
+    return id_type_problem(value, what) if text is None else track_id_problem(text)
+
+
 def track_id_problem(value: object) -> str | None:
     """Why ``value`` cannot be a track id, or None. Path-like ids (``../x``) are fine: ids
     never become paths. Control characters (NUL included) and ids over 1 kB are refused."""

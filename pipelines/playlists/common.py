@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from duet import schemas
-from duet.schemas import MAX_ID_BYTES, id_text, id_type_problem, track_id_problem
+from duet.schemas import MAX_ID_BYTES, id_problem, id_text, id_type_problem
 
 Entry = tuple[int, object, list[str], list[str]]
 """One playlist entry as a format reads it: (position, track id as found, artist ids, genres);
@@ -117,12 +117,12 @@ class Collector:
                 self.fail(f"{origin} pos {pos}", f"pos {pos} is out of range", "invalid_position")
                 drop(self.drops, "invalid_position", 1)
                 continue
-            track = id_text(raw)
-            problem = id_type_problem(raw) if track is None else track_id_problem(track)
-            if track is None or problem is not None:
+            track, problem = id_text(raw), id_problem(raw)
+            if problem is not None:
                 self.fail(f"{origin} pos {pos}", problem, "invalid_track_id")
                 drop(self.drops, "invalid_track_id", 1)
                 continue
+            assert track is not None  # id_problem refuses every value id_text cannot read
             self.pos.append(pos)
             self.tracks.append(track)
             kept += 1
@@ -136,12 +136,12 @@ class Collector:
     def song(self, raw: object, origin: str, artists: list, genres: list) -> None:
         """A track's metadata record (Melon's ``song_meta``); its id follows
         :func:`duet.schemas.id_text`, a bad one is a failure row."""
-        track = id_text(raw)
-        problem = id_type_problem(raw) if track is None else track_id_problem(track)
-        if track is None or problem is not None:
+        track, problem = id_text(raw), id_problem(raw)
+        if problem is not None:
             self.fail(origin, problem, "invalid_track_id")
             self.drops["invalid_track_id/tracks"] += 1
             return
+        assert track is not None  # id_problem refuses every value id_text cannot read
         self.meta[track] = (artists, genres)
 
     def result(self) -> Parsed:
