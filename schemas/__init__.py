@@ -25,6 +25,31 @@ TRACK_MANIFEST = pa.schema(
 MAX_ID_BYTES = 1024
 
 
+def id_text(value: object) -> str | None:
+    """The one rule for an id read from an input record (a track, song or playlist id): a
+    string as it is; an integer (not a bool) in decimal, the text the CSV reader gives an
+    integer column; None for anything else (null, bool, float, object, list), which is no id
+    — never ``"None"``, ``"True"`` or ``"3.5"``. The text is then checked by
+    :func:`track_id_problem`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def id_type_problem(value: object, what: str = "track_id") -> str:
+    """Why :func:`id_text` refuses ``value`` (one line, for failure rows)."""
+    return f"{what} must be a string or an integer, got {type(value).__name__} {str(value)[:40]!r}"
+
+
+def id_problem(value: object, what: str = "track_id") -> str | None:
+    """Why ``value`` read from an input record is not an id (its type by :func:`id_text`, its
+    text by :func:`track_id_problem`), or None."""
+    text = id_text(value)
+    return id_type_problem(value, what) if text is None else track_id_problem(text)
+
+
 def track_id_problem(value: object) -> str | None:
     """Why ``value`` cannot be a track id, or None. Path-like ids (``../x``) are fine: ids
     never become paths. Control characters (NUL included) and ids over 1 kB are refused."""

@@ -19,12 +19,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from duet import schemas
-from duet.schemas import MAX_ID_BYTES, track_id_problem
+from duet.schemas import MAX_ID_BYTES, id_problem, id_text, id_type_problem
 
 Entry = tuple[int, object, list[str], list[str]]
 """One playlist entry as a format reads it: (position, track id as found, artist ids, genres);
 the collector checks the id."""
 MAX_EXAMPLES = 20  # failure rows listed per file and reason; all are counted
+POSITIONS = (-(2**62), 2**62)
+"""Entry positions kept (as int64, with room for the assembler's offsets): a ``pos`` outside
+is a failure row, not an overflow."""
+ORIGIN_DIGITS = 12
+
+
+def origin(source: str, record: int) -> str:
+    """The ``origin`` of record number ``record`` of ``source`` (``slice.json#000000000002``):
+    zero-padded, so the string order the assembler sorts origins by is the record order — a
+    playlist id used twice keeps its first record (#2 before #10)."""
+    return f"{source}#{record:0{ORIGIN_DIGITS}d}"
+
+
 CONTROL = r"[\x{0}-\x{1f}\x{7f}-\x{9f}]"
 """RE2 class of the Unicode control characters (category Cc) that track ids may not hold."""
 RECORDS = pa.schema(
@@ -88,24 +101,28 @@ class Collector:
             )
 
     def playlist(self, playlist_id: object, origin: str, tracks: list[Entry]) -> None:
-        """``tracks``: (pos, track_id, artist_ids, genres) tuples, in playlist order."""
-        if not isinstance(playlist_id, (str, int)) or isinstance(playlist_id, bool):
-            self.fail(origin, f"playlist id must be a string or integer, got {type(playlist_id).__name__}",
-                      "invalid_playlist_id")  # fmt: skip
+        """``tracks``: (pos, track_id, artist_ids, genres) tuples, in playlist order; ids follow
+        :func:`duet.schemas.id_text`, positions must lie in POSITIONS."""
+        pid = id_text(playlist_id)
+        if pid is None:
+            self.fail(origin, id_type_problem(playlist_id, "playlist id"), "invalid_playlist_id")
             drop(self.drops, "invalid_playlist_id", len(tracks), 1)
             return
-        pid = str(playlist_id)
         if not tracks:
             drop(self.drops, "empty_playlist", 0, 1)
             return
         kept = 0
-        for pos, track, artists, genres in tracks:
-            problem = track_id_problem(track)
-            if problem is not None or not isinstance(track, str):
-                self.fail(f"{origin} pos {pos}", problem or "track_id must be a string",
-                          "invalid_track_id")  # fmt: skip
+        for pos, raw, artists, genres in tracks:
+            if not POSITIONS[0] <= pos < POSITIONS[1]:
+                self.fail(f"{origin} pos {pos}", f"pos {pos} is out of range", "invalid_position")
+                drop(self.drops, "invalid_position", 1)
+                continue
+            track, problem = id_text(raw), id_problem(raw)
+            if problem is not None:
+                self.fail(f"{origin} pos {pos}", problem, "invalid_track_id")
                 drop(self.drops, "invalid_track_id", 1)
                 continue
+            assert track is not None  # id_problem refuses every value id_text cannot read
             self.pos.append(pos)
             self.tracks.append(track)
             kept += 1
@@ -116,7 +133,15 @@ class Collector:
             self.cols["origin"].append(origin)
             self.sizes.append(kept)
 
-    def song(self, track: str, artists: list, genres: list) -> None:
+    def song(self, raw: object, origin: str, artists: list, genres: list) -> None:
+        """A track's metadata record (Melon's ``song_meta``); its id follows
+        :func:`duet.schemas.id_text`, a bad one is a failure row."""
+        track, problem = id_text(raw), id_problem(raw)
+        if problem is not None:
+            self.fail(origin, problem, "invalid_track_id")
+            self.drops["invalid_track_id/tracks"] += 1
+            return
+        assert track is not None  # id_problem refuses every value id_text cannot read
         self.meta[track] = (artists, genres)
 
     def result(self) -> Parsed:
@@ -137,11 +162,10 @@ class Collector:
 
 
 def strings(values: object) -> list[str]:
+    """The ids of a list (artists, genres) by :func:`duet.schemas.id_text`; others are left out."""
     if not isinstance(values, list):
         return []
-    return [
-        str(v) for v in values if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v)
-    ]
+    return [text for v in values if (text := id_text(v))]
 
 
 def load_json(data: bytes, source: str):

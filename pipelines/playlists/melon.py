@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from duet.pipelines.playlists.common import Collector, Entry, Parsed, drop, load_json, strings
+from duet.pipelines.playlists.common import (
+    Collector,
+    Entry,
+    Parsed,
+    drop,
+    load_json,
+    origin,
+    strings,
+)
 
 GENRE_BASKETS = ("detailed", "major", "both")
 """Which genre basket becomes ``track_meta.genres``: ``song_gn_dtl_gnr_basket`` (detailed),
@@ -36,21 +44,17 @@ def parse_melon(data: bytes, source: str, genres: str = "detailed") -> Parsed:
         return out.result()
     is_meta = name.startswith("song_meta")
     for number, item in enumerate(doc):
-        origin = f"{source}#{number}"
+        record = origin(source, number)
         if not isinstance(item, dict) or "id" not in item:
-            out.fail(origin, "record without 'id'", "invalid_record")
+            out.fail(record, "record without 'id'", "invalid_record")
             drop(out.drops, "invalid_record", 0, 0 if is_meta else 1)
             continue
         if is_meta:
-            out.song(
-                str(item["id"]), strings(item.get("artist_id_basket")), melon_genres(item, genres)
-            )
+            out.song(item["id"], record, strings(item.get("artist_id_basket")),
+                     melon_genres(item, genres))  # fmt: skip
             continue
         songs = item.get("songs")
         songs = songs if isinstance(songs, list) else []
-        tracks: list[Entry] = [
-            (pos, str(s) if isinstance(s, int) and not isinstance(s, bool) else s, [], [])
-            for pos, s in enumerate(songs)
-        ]
-        out.playlist(item["id"], origin, tracks)
+        tracks: list[Entry] = [(pos, s, [], []) for pos, s in enumerate(songs)]
+        out.playlist(item["id"], record, tracks)
     return out.result()

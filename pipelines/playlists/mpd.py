@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from duet import schemas
 from duet.pipelines.playlists.common import (
+    POSITIONS,
     RECORDS,
     Collector,
     Entry,
@@ -28,6 +29,7 @@ from duet.pipelines.playlists.common import (
     drop,
     empty_lists,
     load_json,
+    origin,
     strings,
 )
 
@@ -80,7 +82,7 @@ def parse_mpd_clean(data: bytes, source: str) -> Parsed | None:
             drop(drops, "empty_playlist", 0, 1)
             continue
         pids.append(str(item.pid))
-        origins.append(f"{source}#{number}")
+        origins.append(origin(source, number))
         sizes.append(len(tracks))
         uris.extend([t.track_uri for t in tracks])
         pos.extend([o if t.pos is None else t.pos for o, t in enumerate(tracks)])
@@ -90,7 +92,10 @@ def parse_mpd_clean(data: bytes, source: str) -> Parsed | None:
         positions = pa.array(pos, pa.int64())
     except (UnicodeEncodeError, OverflowError, pa.ArrowException):  # lone surrogate, huge pos
         return None
-    if not clean_ids(ids).all():
+    low, high = (pc.min_max(positions)[k].as_py() for k in ("min", "max"))
+    if not clean_ids(ids).all() or (
+        low is not None and not POSITIONS[0] <= low <= high < POSITIONS[1]
+    ):
         return None
     offsets = pa.array(np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int32))
     records = pa.table({
@@ -133,14 +138,14 @@ def parse_mpd_general(data: bytes, source: str) -> Parsed:
         out.drops["unreadable_file/files"] += 1
         return out.result()
     for number, item in enumerate(playlists):
-        origin = f"{source}#{number}"
+        record = origin(source, number)
         if (
             not isinstance(item, dict)
             or "pid" not in item
             or not isinstance(item.get("tracks", []), list)
         ):
             out.fail(
-                origin, "playlist record without 'pid' or with non-list 'tracks'", "invalid_record"
+                record, "playlist record without 'pid' or with non-list 'tracks'", "invalid_record"
             )
             drop(out.drops, "invalid_record", 0, 1)
             continue
@@ -151,5 +156,5 @@ def parse_mpd_general(data: bytes, source: str) -> Parsed:
             pos = pos if isinstance(pos, int) and not isinstance(pos, bool) else order
             artist = entry.get("artist_uri") or entry.get("artist_name")
             tracks.append((pos, entry.get("track_uri"), strings([artist]), []))
-        out.playlist(item["pid"], origin, tracks)
+        out.playlist(item["pid"], record, tracks)
     return out.result()

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from duet import schemas, storage
 from duet.pipelines.playlists.common import (
     MAX_EXAMPLES,
+    POSITIONS,
     RECORDS,
     Collector,
     Entry,
@@ -142,9 +143,12 @@ def parse_rows(table: pa.Table, source: str, first_row: int = 0) -> Parsed:
                            given.fill_null(0).to_numpy(zero_copy_only=False), row)  # fmt: skip
     out = Parsed(RECORDS.empty_table(), schemas.TRACK_META.empty_table())
     has_id = pids.is_valid().to_numpy(zero_copy_only=False)
-    good = has_id & (clean_ids(tracks) if strings else np.zeros(n, bool))
+    valid = has_id & (clean_ids(tracks) if strings else np.zeros(n, bool))
+    in_range = (pos >= POSITIONS[0]) & (pos < POSITIONS[1])
+    good = valid & in_range
     for reason, rows in (("invalid_playlist_id", np.flatnonzero(~has_id)),
-                         ("invalid_track_id", np.flatnonzero(has_id & ~good))):  # fmt: skip
+                         ("invalid_track_id", np.flatnonzero(has_id & ~valid)),
+                         ("invalid_position", np.flatnonzero(valid & ~in_range))):  # fmt: skip
         if not len(rows):
             continue
         drop(out.drops, reason, len(rows))
@@ -152,6 +156,8 @@ def parse_rows(table: pa.Table, source: str, first_row: int = 0) -> Parsed:
             record, error = (
                 (f"{source} row {row[i]}", "playlist_id is null")
                 if reason == "invalid_playlist_id"
+                else (f" pos {pos[i]}", f"pos {pos[i]} is out of range")
+                if reason == "invalid_position"
                 else (f" pos {pos[i]}", track_id_problem(tracks[int(i)].as_py()))
             )  # the collector's record names (a table row has origin "")
             out.failures.append(
