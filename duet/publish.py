@@ -10,11 +10,12 @@ import hashlib
 import json
 
 from duet import storage
+from duet.errors import DuetError
 
 SUCCESS = "_SUCCESS"
 
 
-class NotPublished(FileNotFoundError):
+class NotPublished(DuetError, FileNotFoundError):
     """The folder has no ``_SUCCESS`` marker: a run is in progress, failed, or never ran."""
 
 

@@ -359,10 +359,24 @@ def table_parts(uri: str) -> list[str]:
     ] or [uri]  # fmt: skip
 
 
+def read_parquet(uri: str) -> pa.Table:
+    """One Parquet file as a table; a file that is not Parquet (a CSV, a damaged or empty
+    file) is a SchemaError naming it."""
+    data = storage.read_bytes(uri)
+    try:
+        return parquet_from_bytes(data)
+    except pa.ArrowInvalid as exc:
+        kind = ("empty" if not data else
+                "text (CSV?)" if data[:64].isascii() and b"\0" not in data[:512] else "not Parquet")  # fmt: skip
+        raise SchemaError(f"{uri} must be a Parquet table but is {kind}: "
+                          f"{str(exc).splitlines()[0]} (write it with pyarrow.parquet or "
+                          "pandas.DataFrame.to_parquet)") from None  # fmt: skip
+
+
 def read_table(uri: str, schema: pa.Schema) -> pa.Table:
     """Read a Parquet file, or every part of a folder (see table_parts), and validate it."""
     parts = table_parts(uri)
-    tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
+    tables = [read_parquet(p) for p in parts]
     if not tables:
         return schema.empty_table()
     return pa.concat_tables(
@@ -373,7 +387,7 @@ def read_table(uri: str, schema: pa.Schema) -> pa.Table:
 def read_embeddings(uri: str) -> pa.Table:
     """Read an embedding table (any vector size) and validate it."""
     parts = table_parts(uri)
-    tables = [parquet_from_bytes(storage.read_bytes(p)) for p in parts]
+    tables = [read_parquet(p) for p in parts]
     schema = embeddings_schema(vector_dim(tables[0]))
     return pa.concat_tables(
         [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]

@@ -101,6 +101,13 @@ def run_command(argv: list[str]) -> int:
             raise
         print(f"duet {command or ''}: {exc}".replace(" :", ":"), file=sys.stderr)
         return exc.exit_status
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if os.environ.get("DUET_DEBUG"):
+            raise
+        where = exc.filename if exc.filename is not None else str(exc)
+        print(f"duet {command or ''}: {(exc.strerror or type(exc).__name__).lower()}: {where} "
+              "(check the path)".replace(" :", ":", 1), file=sys.stderr)  # fmt: skip
+        return 1
     except Exception as exc:
         if os.environ.get("DUET_DEBUG"):
             raise
