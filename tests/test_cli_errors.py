@@ -278,3 +278,11 @@ def test_csv_text_where_a_parquet_table_is_read_says_it_must_be_parquet(tmp_path
     embeddings.write_text("id,vector\na,1\n")
     line = error_line(duet("evaluate", "--embeddings", str(embeddings)), "evaluate")
     assert f"{embeddings} must be a Parquet table but is text (CSV?)" in line
+
+
+def test_a_mistake_inside_a_beam_step_is_one_line_without_beams_tracebacks(tmp_path):
+    """Pairs run their epochs on worker threads, which hand a step's exception back as
+    traceback text (and print it themselves): the command still ends in one line."""
+    result = duet("pairs", "--data", str(tmp_path), "--strategies", "self", "--epochs", "1")
+    assert "crop strategies need the audio index" in error_line(result, "pairs")
+    assert not markers(str(tmp_path))

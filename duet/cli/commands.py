@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from duet import __version__
 from duet.cli.beam_options import refusal, unknown_to_beam
-from duet.errors import DuetError, UsageError
+from duet.errors import DuetError, UsageError, user_message
 
 DESCRIPTION = (
     "The ``duet`` command line: one sub-command per job; options Beam knows (--runner, "
@@ -111,6 +111,10 @@ def run_command(argv: list[str]) -> int:
     except Exception as exc:
         if os.environ.get("DUET_DEBUG"):
             raise
+        message = user_message(exc)
+        if message is not None:
+            print(f"duet {command or ''}: {message}".replace(" :", ":", 1), file=sys.stderr)
+            return 1
         what = str(exc).strip().splitlines()
         print(f"duet {command or ''}: {type(exc).__name__}: {what[0] if what else ''} (a bug in "
               "duet, not your mistake: re-run with --debug for the traceback and report it)",
