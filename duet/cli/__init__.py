@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_of(argv)
     stderr = sys.stderr
-    sys.stderr = _QuietStderr(stderr)  # type: ignore[assignment]
+    sys.stderr = _QuietStderr(stderr)
     try:
         with interrupt.handled(command):
             return run_command(argv)
