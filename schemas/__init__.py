@@ -394,9 +394,23 @@ def table_parts(uri: str) -> list[str]:
     ] or [uri]  # fmt: skip
 
 
+def read_parquet(uri: str) -> pa.Table:
+    """One Parquet file as a table; a file that is not Parquet (a CSV, a damaged or empty
+    file) is a SchemaError naming it."""
+    data = storage.read_bytes(uri)
+    try:
+        return parquet_from_bytes(data)
+    except pa.ArrowInvalid as exc:
+        kind = ("empty" if not data else
+                "text (CSV?)" if data[:64].isascii() and b"\0" not in data[:512] else "not Parquet")  # fmt: skip
+        raise SchemaError(f"{uri} must be a Parquet table but is {kind}: "
+                          f"{str(exc).splitlines()[0]} (write it with pyarrow.parquet or "
+                          "pandas.DataFrame.to_parquet)") from None  # fmt: skip
+
+
 def read_parts(parts: list[str], schema: pa.Schema) -> pa.Table:
     """Read Parquet files (URIs) as one table validated against ``schema``."""
-    tables = [conform(parquet_from_bytes(storage.read_bytes(p)), schema, what=p) for p in parts]
+    tables = [conform(read_parquet(p), schema, what=p) for p in parts]
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
@@ -442,7 +456,7 @@ def read_embeddings(uri: str, made_by: str, *, users_own: bool = False) -> pa.Ta
     from duet import publish
 
     parts = (publish.input_uris if users_own else publish.table_uris)(uri, made_by)
-    tables = [track_keyed(parquet_from_bytes(storage.read_bytes(p))) for p in parts]
+    tables = [track_keyed(read_parquet(p)) for p in parts]
     schema = embeddings_schema(vector_dim(tables[0]))
     return pa.concat_tables(
         [conform(t, schema, what=p) for t, p in zip(tables, parts, strict=True)]

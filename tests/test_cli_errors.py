@@ -33,6 +33,7 @@ def error_line(result: subprocess.CompletedProcess, command: str, status: int = 
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith(f"duet {command}: "), result.stderr[-3000:]
+    assert "a bug in duet" not in line, line
     return line
 
 
@@ -258,3 +259,30 @@ def test_pairs_split_reads_the_split_column_of_the_shards_manifest(catalog, tmp_
     assert set(table.column("anchor_id").to_pylist()) == {
         t for t, s in split.items() if s == "train"
     }
+
+
+def test_a_data_root_that_is_not_published_is_one_line(tmp_path):
+    result = duet("train", "--recipe", "alonso-co", "--data", str(tmp_path), "--out",
+                  str(tmp_path / "run"))  # fmt: skip
+    assert "is not a published dataset root" in error_line(result, "train")
+
+
+def test_a_missing_file_is_one_line(tmp_path):
+    result = duet("evaluate", "--embeddings", str(tmp_path / "none.parquet"))
+    line = error_line(result, "evaluate")
+    assert f"no such file or directory: {tmp_path}/none.parquet (check the path)" in line
+
+
+def test_csv_text_where_a_parquet_table_is_read_says_it_must_be_parquet(tmp_path):
+    embeddings = tmp_path / "emb.parquet"
+    embeddings.write_text("id,vector\na,1\n")
+    line = error_line(duet("evaluate", "--embeddings", str(embeddings)), "evaluate")
+    assert f"{embeddings} must be a Parquet table but is text (CSV?)" in line
+
+
+def test_a_mistake_inside_a_beam_step_is_one_line_without_beams_tracebacks(tmp_path):
+    """Pairs run their epochs on worker threads, which hand a step's exception back as
+    traceback text (and print it themselves): the command still ends in one line."""
+    result = duet("pairs", "--data", str(tmp_path), "--strategies", "self", "--epochs", "1")
+    assert "crop strategies need the audio index" in error_line(result, "pairs")
+    assert not markers(str(tmp_path))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 from duet.cli import interrupt
 from duet.cli.commands import build_parser, command_of, run_command
-from duet.cli.common import user_error
+from duet.errors import user_message
 
 __all__ = ["build_parser", "main"]
 
@@ -33,9 +34,28 @@ class _QuietUserErrors(logging.Filter):
         if not record.name.startswith("apache_beam") or os.environ.get("DUET_DEBUG"):
             return True
         error = record.exc_info[1] if record.exc_info else None
-        if error is not None and user_error(error) is not None:
+        if error is not None and user_message(error) is not None:
             return False
-        return user_error(RuntimeError(record.getMessage())) is None
+        return user_message(RuntimeError(record.getMessage())) is None
+
+
+class _QuietStderr:
+    """sys.stderr, less the tracebacks Beam's worker prints itself (``print(traceback,
+    file=sys.stderr)`` in ``sdk_worker._execute``, beside its log record) when they end in a
+    user's mistake (a DuetError), which the command prints once as one line."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if text.startswith("Traceback (most recent call last):") and not os.environ.get(
+            "DUET_DEBUG"
+        ) and user_message(RuntimeError(text)) is not None:  # fmt: skip
+            return len(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                 handler.addFilter(quiet)
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_of(argv)
+    stderr = sys.stderr
+    sys.stderr = _QuietStderr(stderr)
     try:
         with interrupt.handled(command):
             return run_command(argv)
     except KeyboardInterrupt:  # raised before the handler was installed or by a command's own
         interrupt.exit_interrupted(command)
         raise
+    finally:
+        sys.stderr = stderr

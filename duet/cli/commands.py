@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from duet import __version__
 from duet.cli.beam_options import refusal, unknown_to_beam
-from duet.errors import DuetError, UsageError
+from duet.errors import DuetError, UsageError, user_message
 
 DESCRIPTION = (
     "The ``duet`` command line: one sub-command per job; options Beam knows (--runner, "
@@ -96,19 +96,31 @@ def run_command(argv: list[str]) -> int:
             argv = [a for a in argv if a != "--quiet"]
     try:
         return _run(argv)
-    except DuetError as exc:
-        if os.environ.get("DUET_DEBUG"):
-            raise
-        print(f"duet {command or ''}: {exc}".replace(" :", ":"), file=sys.stderr)
-        return exc.exit_status
     except Exception as exc:
         if os.environ.get("DUET_DEBUG"):
             raise
-        what = str(exc).strip().splitlines()
-        print(f"duet {command or ''}: {type(exc).__name__}: {what[0] if what else ''} (a bug in "
-              "duet, not your mistake: re-run with --debug for the traceback and report it)",
-              file=sys.stderr)  # fmt: skip
-        return 1
+        message, status = explain(exc)
+        print(f"duet {command}: {message}" if command else f"duet: {message}", file=sys.stderr)
+        return status
+
+
+def explain(exc: Exception) -> tuple[str, int]:
+    """The one line a user sees for ``exc``, and the exit status: a DuetError's message (also
+    when a Beam runner hands it back as traceback text, see ``duet.errors.user_message``); a
+    path that does not exist or cannot be read; anything else named as a bug."""
+    if isinstance(exc, DuetError):
+        return str(exc), exc.exit_status
+    message = user_message(exc)
+    if message is not None:
+        return message, 1
+    if isinstance(
+        exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
+    ):
+        what = (exc.strerror or type(exc).__name__).lower()
+        return f"{what}: {exc.filename if exc.filename is not None else exc} (check the path)", 1
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return (f"{type(exc).__name__}: {first} (a bug in duet, not your mistake: re-run with "
+            "--debug for the traceback and report it)"), 1  # fmt: skip
 
 
 def _run(argv: list[str]) -> int:
@@ -122,8 +134,8 @@ def _run(argv: list[str]) -> int:
     else:
         unknown = [] if filesystem_only else beam_args
     if unknown:
-        raise UsageError(refusal(unknown, args.command in BEAM_COMMANDS,
-                                              _option_names(argv, named)))  # fmt: skip
+        beam = args.command in BEAM_COMMANDS
+        raise UsageError(refusal(unknown, beam, _option_names(argv, named)))
     if args.command in BEAM_COMMANDS + FILESYSTEM_COMMANDS:
         _configure_filesystems(beam_args)
     return args.func(args, beam_args)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from duet import layout, lease, publish
-from duet.errors import DuetError
+from duet.errors import DuetError, first_line, user_message
 
 BEAM_DESCRIPTION = "Options Beam knows (--runner, --project, ...) are passed to Beam."
 
@@ -75,7 +75,7 @@ def run_beam_job(
     try:
         build(pipeline)
     except refused as exc:
-        raise DuetError(_first_line(str(exc))) from exc
+        raise DuetError(first_line(str(exc))) from exc
     assert commit.owner is not None, "a command publishes under its own owner id"
     start = time.monotonic()
     monitor = around() if around else contextlib.nullcontext()
@@ -98,25 +98,22 @@ _RAISED = re.compile(r"^(?:[\w.]+\.)?(\w+): (.+?)(?: \[while running '[^']*'\])?
 
 
 def user_error(exc: BaseException, errors: tuple[type[Exception], ...] = ()) -> str | None:
-    """The one-line message of a user's mistake that ended a pipeline (a DuetError or one of
-    ``errors``), or None for anything else. Beam runners that run steps on worker threads or
-    processes return a step's exception as the text of its traceback (in a RuntimeError):
-    its last ``module.Class: message`` line names the class."""
-    kinds: tuple[type[Exception], ...] = (DuetError, *errors)
+    """The one-line message of a user's mistake that ended a pipeline: a DuetError (see
+    :func:`duet.errors.user_message`) or one of ``errors``, chained or named by the last
+    ``module.Class: message`` line of a worker's traceback text; None for anything else."""
+    message = user_message(exc)
+    if message is not None or not errors:
+        return message
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, kinds):
-            return _first_line(str(seen))
+        if isinstance(seen, errors):
+            return first_line(str(seen))
         seen = seen.__cause__ or seen.__context__
     for line in reversed(str(exc).splitlines()):
         match = _RAISED.match(line.strip())
-        if match and _is_user_error(match.group(1), kinds):
+        if match and _is_user_error(match.group(1), errors):
             return match.group(2)
     return None
-
-
-def _first_line(text: str) -> str:
-    return re.sub(r" \[while running '[^']*'\]$", "", text.splitlines()[0] if text else text)
 
 
 def _is_user_error(name: str, kinds: tuple[type[Exception], ...]) -> bool:

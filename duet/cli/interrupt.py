@@ -63,7 +63,7 @@ def exit_interrupted(command: str | None) -> None:
     if os.environ.get("DUET_DEBUG"):
         faulthandler.dump_traceback(sys.stderr)
     stop_workers()
-    print(f"\nduet {command or ''}: {MESSAGE}".replace(" :", ":"), file=sys.stderr)
+    print(f"\nduet {command}: {MESSAGE}" if command else f"\nduet: {MESSAGE}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_STATUS)
