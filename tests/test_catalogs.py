@@ -237,3 +237,50 @@ def test_covers80_catalogue_labels_each_version_with_its_song(covers_dir, tmp_pa
         ("song_b/c+three+02", "song_b"),
     ]
     assert publish.require_success(out)["counts"]["failure_reasons"] == {"missing audio file": 1}
+
+
+@pytest.fixture(scope="module")
+def jamendo_dir(tmp_path_factory) -> str:
+    """The cloned repository's data/ (a subset TSV whose multi-tag rows run past the header,
+    the split-0 files) and the audio in <NN>/<id>.mp3 — track_2's only as the low-quality
+    .low.mp3, track_3's zero bytes, track_4 not in any split file."""
+    root = tmp_path_factory.mktemp("jamendo")
+    header = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n"
+    rows = {1: "mood/theme---happy\tmood/theme---party", 2: "mood/theme---sad",
+            3: "mood/theme---calm", 4: "mood/theme---happy"}  # fmt: skip
+    lines = {t: f"track_{t:07d}\tartist_{t:06d}\talbum_1\t{t:02d}/{t}.mp3\t30.0\t{tags}\n"
+             for t, tags in rows.items()}  # fmt: skip
+    os.makedirs(root / "data" / "splits" / "split-0")
+    (root / "data" / "autotagging_moodtheme.tsv").write_text(header + "".join(lines.values()))
+    for name, tracks in (("train", [1]), ("validation", [2]), ("test", [3])):
+        (root / "data" / "splits" / "split-0" / f"autotagging_moodtheme-{name}.tsv").write_text(
+            header + "".join(lines[t] for t in tracks)
+        )
+    for t in (1, 2, 3, 4):
+        os.makedirs(root / "audio" / f"{t:02d}")
+        name = f"{t}.low.mp3" if t == 2 else f"{t}.mp3"
+        if t == 3:
+            (root / "audio" / f"{t:02d}" / name).write_bytes(b"")
+        else:
+            encode(tone(1, 22050), 22050, "mp3", str(root / "audio" / f"{t:02d}" / name))
+    return str(root)
+
+
+def test_mtg_jamendo_catalogue_reads_rows_longer_than_their_header(jamendo_dir, tmp_path):
+    out = str(tmp_path / "j")
+    done = run_cli("catalog", "mtg-jamendo", "--input", jamendo_dir, "--output", out,
+                   "--subset", "moodtheme")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 1, "val": 1, "none": 1}
+    assert marker["counts"]["failure_reasons"] == {"zero-byte audio file": 1}
+    labels = {
+        r["track_id"]: r["tags"]
+        for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    }
+    assert labels["track_0000001"] == ["mood/theme---happy", "mood/theme---party"]
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    paths = dict(
+        zip(*(manifest.column(c).to_pylist() for c in ("track_id", "audio_uri")), strict=True)
+    )
+    assert paths["track_0000002"].endswith("02/2.low.mp3")
