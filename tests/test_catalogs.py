@@ -284,3 +284,18 @@ def test_mtg_jamendo_catalogue_reads_rows_longer_than_their_header(jamendo_dir, 
         zip(*(manifest.column(c).to_pylist() for c in ("track_id", "audio_uri")), strict=True)
     )
     assert paths["track_0000002"].endswith("02/2.low.mp3")
+
+
+def test_a_catalogue_whose_every_file_is_broken_publishes_nothing(tmp_path):
+    root = tmp_path / "covers32k"
+    os.makedirs(root / "song")
+    (root / "song" / "a.mp3").write_bytes(b"")
+    (root / "list1.list").write_text("song/a\n")
+    (root / "list2.list").write_text("song/b\n")
+    out = tmp_path / "out"
+    done = run_cli("catalog", "covers80", "--input", str(tmp_path), "--output", str(out))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "duet catalog: covers80: no usable track (2 failed: missing audio file, zero-byte audio "
+        "file); nothing published"]  # fmt: skip
+    assert publish.read_success(str(out)) is None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from duet import publish, schemas, storage
+from duet.errors import DuetError
 
 TRACKS = "tracks.parquet"
 LABELS = "labels.parquet"
@@ -43,7 +44,12 @@ def audio_problem(path: str) -> str | None:
 
 def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, extra: dict) -> dict:
     """Write the four tables under ``output`` and its ``_SUCCESS`` (counts, per-split counts,
-    failure reasons and ``extra``); returns the marker's body."""
+    failure reasons and ``extra``); returns the marker's body. A catalogue without one usable
+    track is a ``DuetError`` and publishes nothing (a previous catalogue stays as it was)."""
+    if not catalog.tracks:
+        reasons = sorted({row["error"] for row in catalog.failures})
+        raise DuetError(f"{catalog.dataset}: no usable track ({len(catalog.failures)} failed: "
+                        f"{', '.join(reasons) or 'none listed'}); nothing published")  # fmt: skip
     publish.clear_success(output)
     manifest = schemas.from_rows(catalog.tracks, schemas.TRACK_MANIFEST)
     schemas.write_table(manifest, storage.join(output, TRACKS), schemas.TRACK_MANIFEST)
