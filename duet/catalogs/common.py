@@ -47,9 +47,9 @@ def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, ext
     failure reasons and ``extra``); returns the marker's body. A catalogue without one usable
     track is a ``DuetError`` and publishes nothing (a previous catalogue stays as it was)."""
     if not catalog.tracks:
-        reasons = sorted({row["error"] for row in catalog.failures})
+        why = sorted({row["error"] for row in catalog.failures})
         raise DuetError(f"{catalog.dataset}: no usable track ({len(catalog.failures)} failed: "
-                        f"{', '.join(reasons) or 'none listed'}); nothing published")  # fmt: skip
+                        f"{', '.join(why) or 'none listed'}); nothing published")  # fmt: skip
     publish.clear_success(output)
     manifest = schemas.from_rows(catalog.tracks, schemas.TRACK_MANIFEST)
     schemas.write_table(manifest, storage.join(output, TRACKS), schemas.TRACK_MANIFEST)
