@@ -2,6 +2,7 @@
 its header quirks and broken files, through the command a user runs."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def mtat(tmp_path_factory) -> str:
              ("c", "artist_c-album-03-song_three", 1), ("d", "artist_d-album-04-song_four", 0),
              ("f", "artist_e-album-05-song_five", 0), ("f", "artist_e-album-05-song_five", 1),
              ("e", "artist_f-album-06-broken", 0), ("b", "artist_g-album-07-missing", 0)]  # fmt: skip
-    audio = tone(1, 22050)
+    audio = tone(5, 22050)  # longer than one 256-frame mel patch (~4.1 s)
     rows = []
     for clip_id, (folder, song, part) in enumerate(clips):
         path = f"{folder}/{clip_name(song, part)}"
@@ -220,7 +221,7 @@ def covers_dir(tmp_path_factory) -> str:
         os.makedirs(root / song)
         for i, name in enumerate(names):
             if (song, i) != ("song_b", 1):
-                encode(tone(1, 22050), 22050, "mp3", str(root / song / f"{name}.mp3"))
+                encode(tone(5, 22050), 22050, "mp3", str(root / song / f"{name}.mp3"))
     (root / "list1.list").write_text("song_a/a+one+01\nsong_b/c+three+02\n")
     (root / "list2.list").write_text("song_a/b+two+05\nsong_b/d+four+07\n")
     return str(root.parent)
@@ -299,3 +300,38 @@ def test_a_catalogue_whose_every_file_is_broken_publishes_nothing(tmp_path):
         "duet catalog: covers80: no usable track (2 failed: missing audio file, zero-byte audio "
         "file); nothing published"]  # fmt: skip
     assert publish.read_success(str(out)) is None
+
+
+def test_the_eval_chain_on_miniatures_ends_in_the_papers_tables(
+    mtat, covers_dir, dataset, tmp_path
+):
+    """What ``make eval-magnatagatune`` / ``eval-covers80`` run: catalogue → shards → embed
+    (a checkpoint trained on another catalogue) → the paper's protocol → its table."""
+    from duet.training.loop import TrainConfig, train
+
+    ckpt = str(tmp_path / "ckpt")
+    train(TrainConfig(recipe="alonso-co", data=dataset, out=ckpt, epochs=1, batch_size=2,
+                      workers=0, progress=False, max_steps=1), {"warmup_steps": 2})  # fmt: skip
+    tables = {}
+    for name, source, protocol in (
+        ("magnatagatune", mtat, ["--protocol", "clmr-linear", "--label-column", "tags",
+                                 "--seeds", "1", "--lr", "1e-2"]),
+        ("covers80", covers_dir, ["--protocol", "pemr-cover", "--label-column", "clique"]),
+    ):  # fmt: skip
+        out = tmp_path / name
+        for argv in (
+            ["catalog", name, "--input", source, "--output", str(out / "catalog")],
+            ["shards", "--tracks", str(out / "catalog" / "tracks.parquet"), "--output",
+             str(out / "data"), "--streams", "mel-alonso"],
+            ["embed", "--checkpoint", os.path.join(ckpt, "checkpoint.pt"), "--data",
+             str(out / "data"), "--output", str(out / "embeddings.parquet")],
+            ["evaluate", *protocol, "--embeddings", str(out / "embeddings.parquet"), "--labels",
+             str(out / "catalog" / "labels.parquet"), "--splits",
+             str(out / "catalog" / "splits.parquet"), "--output", str(out / "report.json")],
+        ):  # fmt: skip
+            done = run_cli(*argv)
+            assert done.returncode == 0, (argv[0], done.stderr[-2000:])
+        with open(out / "report.json") as f:
+            tables[name] = json.load(f)["table"].splitlines()[0]
+    assert tables == {"magnatagatune": "| ROC-AUC (tag) | PR-AUC (tag) | ROC-AUC (clip) | PR-AUC (clip) |",
+                      "covers80": "| MAP | P@10 | MR1 |"}  # fmt: skip
