@@ -101,6 +101,12 @@ def test_magnatagatune_songs_group_their_clips_under_one_track_id(mtat, tmp_path
         r["track_id"]: r for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
     }
     assert len(labels) == 5 and labels["artist_a-album-01-song_one"]["clip_ids"] == ["0", "1"]
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    audio = dict(zip(*(manifest.column(c).to_pylist() for c in ("track_id", "audio_uri")),
+                     strict=True))  # fmt: skip
+    joined = soundfile.info(audio["artist_a-album-01-song_one"])  # two 5 s clips, end to end
+    assert joined.format == "FLAC" and joined.duration == pytest.approx(10.0, abs=0.2)
+    assert "song_one" not in audio["artist_a-album-01-song_one"]  # ids never become file names
 
 
 def test_magnatagatune_split_files_override_the_folders(mtat, tmp_path):

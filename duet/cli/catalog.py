@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "instead of the folder split")  # fmt: skip
     q.add_argument("--top", type=int, default=magnatagatune.TOP, help="most frequent tags kept")
     q.add_argument("--unit", choices=("clip", "song"), default="clip",
-                   help="track id per clip, or per song (its clips' tags merged)")  # fmt: skip
+                   help="track id per clip, or per song (its clips concatenated into one FLAC in "
+                        "OUTPUT/audio, their tags merged, as CLMR does)")  # fmt: skip
     q = dataset("gtzan", "GTZAN: 10 genres, fault-filtered split",
                 "folder with genres/ (or genres_original/)")  # fmt: skip
     q.add_argument("--split-files", default=None,
