@@ -127,6 +127,27 @@ TRAIN_ARGS ?=
 train: setup
 	$(BIN)/duet train --recipe $(RECIPE) --data '$(OUTPUT)' --out '$(RUN_DIR)' $(TRAIN_ARGS)
 
+## eval-<dataset>: a paper's evaluation of CHECKPOINT on a downloaded dataset, the whole chain:
+## catalogue → shards → embed → protocol (report in EVAL_DIR/report.json, its table in .table).
+## make eval-magnatagatune INPUT=~/data/mtat CHECKPOINT=runs/clmr/checkpoint.pt [EVAL_DIR=...]
+## (gtzan, fma: choi; mtg-jamendo: clmr-linear on tags; covers80: pemr-cover)
+INPUT ?=
+CHECKPOINT ?=
+EVAL_DIR ?= eval/$*
+EVAL_STREAMS ?= $(STREAMS)
+PROTOCOL_magnatagatune := --protocol clmr-linear --label-column tags
+PROTOCOL_mtg-jamendo := --protocol clmr-linear --label-column tags
+PROTOCOL_gtzan := --protocol choi --label-column genre
+PROTOCOL_fma := --protocol choi --label-column genre
+PROTOCOL_covers80 := --protocol pemr-cover --label-column clique
+eval-%: setup
+	$(if $(INPUT),,$(error INPUT is required: the downloaded dataset folder))
+	$(if $(CHECKPOINT),,$(error CHECKPOINT is required: a duet train checkpoint.pt))
+	$(BIN)/duet catalog $* --input '$(INPUT)' --output '$(EVAL_DIR)/catalog'
+	$(BIN)/duet shards --tracks '$(EVAL_DIR)/catalog/tracks.parquet' --output '$(EVAL_DIR)/data' --streams $(EVAL_STREAMS) $(BEAM_ARGS)
+	$(BIN)/duet embed --checkpoint '$(CHECKPOINT)' --data '$(EVAL_DIR)/data' --output '$(EVAL_DIR)/embeddings.parquet'
+	$(BIN)/duet evaluate $(PROTOCOL_$*) --embeddings '$(EVAL_DIR)/embeddings.parquet' --labels '$(EVAL_DIR)/catalog/labels.parquet' --splits '$(EVAL_DIR)/catalog/splits.parquet' --output '$(EVAL_DIR)/report.json'
+
 ## report: OUTPUT=root [REPORT_DIR=report] [RUN=LATEST]: the dataset card (REPORT_DIR/index.html, report.json)
 REPORT_DIR ?= report
 RUN ?= LATEST

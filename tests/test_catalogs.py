@@ -2,6 +2,7 @@
 its header quirks and broken files, through the command a user runs."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def mtat(tmp_path_factory) -> str:
              ("c", "artist_c-album-03-song_three", 1), ("d", "artist_d-album-04-song_four", 0),
              ("f", "artist_e-album-05-song_five", 0), ("f", "artist_e-album-05-song_five", 1),
              ("e", "artist_f-album-06-broken", 0), ("b", "artist_g-album-07-missing", 0)]  # fmt: skip
-    audio = tone(1, 22050)
+    audio = tone(5, 22050)  # longer than one 256-frame mel patch (~4.1 s)
     rows = []
     for clip_id, (folder, song, part) in enumerate(clips):
         path = f"{folder}/{clip_name(song, part)}"
@@ -100,6 +101,12 @@ def test_magnatagatune_songs_group_their_clips_under_one_track_id(mtat, tmp_path
         r["track_id"]: r for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
     }
     assert len(labels) == 5 and labels["artist_a-album-01-song_one"]["clip_ids"] == ["0", "1"]
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    audio = dict(zip(*(manifest.column(c).to_pylist() for c in ("track_id", "audio_uri")),
+                     strict=True))  # fmt: skip
+    joined = soundfile.info(audio["artist_a-album-01-song_one"])  # two 5 s clips, end to end
+    assert joined.format == "FLAC" and joined.duration == pytest.approx(10.0, abs=0.2)
+    assert "song_one" not in audio["artist_a-album-01-song_one"]  # ids never become file names
 
 
 def test_magnatagatune_split_files_override_the_folders(mtat, tmp_path):
@@ -220,7 +227,7 @@ def covers_dir(tmp_path_factory) -> str:
         os.makedirs(root / song)
         for i, name in enumerate(names):
             if (song, i) != ("song_b", 1):
-                encode(tone(1, 22050), 22050, "mp3", str(root / song / f"{name}.mp3"))
+                encode(tone(5, 22050), 22050, "mp3", str(root / song / f"{name}.mp3"))
     (root / "list1.list").write_text("song_a/a+one+01\nsong_b/c+three+02\n")
     (root / "list2.list").write_text("song_a/b+two+05\nsong_b/d+four+07\n")
     return str(root.parent)
@@ -237,3 +244,100 @@ def test_covers80_catalogue_labels_each_version_with_its_song(covers_dir, tmp_pa
         ("song_b/c+three+02", "song_b"),
     ]
     assert publish.require_success(out)["counts"]["failure_reasons"] == {"missing audio file": 1}
+
+
+@pytest.fixture(scope="module")
+def jamendo_dir(tmp_path_factory) -> str:
+    """The cloned repository's data/ (a subset TSV whose multi-tag rows run past the header,
+    the split-0 files) and the audio in <NN>/<id>.mp3 — track_2's only as the low-quality
+    .low.mp3, track_3's zero bytes, track_4 not in any split file."""
+    root = tmp_path_factory.mktemp("jamendo")
+    header = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n"
+    rows = {1: "mood/theme---happy\tmood/theme---party", 2: "mood/theme---sad",
+            3: "mood/theme---calm", 4: "mood/theme---happy"}  # fmt: skip
+    lines = {t: f"track_{t:07d}\tartist_{t:06d}\talbum_1\t{t:02d}/{t}.mp3\t30.0\t{tags}\n"
+             for t, tags in rows.items()}  # fmt: skip
+    os.makedirs(root / "data" / "splits" / "split-0")
+    (root / "data" / "autotagging_moodtheme.tsv").write_text(header + "".join(lines.values()))
+    for name, tracks in (("train", [1]), ("validation", [2]), ("test", [3])):
+        (root / "data" / "splits" / "split-0" / f"autotagging_moodtheme-{name}.tsv").write_text(
+            header + "".join(lines[t] for t in tracks)
+        )
+    for t in (1, 2, 3, 4):
+        os.makedirs(root / "audio" / f"{t:02d}")
+        name = f"{t}.low.mp3" if t == 2 else f"{t}.mp3"
+        if t == 3:
+            (root / "audio" / f"{t:02d}" / name).write_bytes(b"")
+        else:
+            encode(tone(1, 22050), 22050, "mp3", str(root / "audio" / f"{t:02d}" / name))
+    return str(root)
+
+
+def test_mtg_jamendo_catalogue_reads_rows_longer_than_their_header(jamendo_dir, tmp_path):
+    out = str(tmp_path / "j")
+    done = run_cli("catalog", "mtg-jamendo", "--input", jamendo_dir, "--output", out,
+                   "--subset", "moodtheme")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 1, "val": 1, "none": 1}
+    assert marker["counts"]["failure_reasons"] == {"zero-byte audio file": 1}
+    labels = {
+        r["track_id"]: r["tags"]
+        for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    }
+    assert labels["track_0000001"] == ["mood/theme---happy", "mood/theme---party"]
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    paths = dict(
+        zip(*(manifest.column(c).to_pylist() for c in ("track_id", "audio_uri")), strict=True)
+    )
+    assert paths["track_0000002"].endswith("02/2.low.mp3")
+
+
+def test_a_catalogue_whose_every_file_is_broken_publishes_nothing(tmp_path):
+    root = tmp_path / "covers32k"
+    os.makedirs(root / "song")
+    (root / "song" / "a.mp3").write_bytes(b"")
+    (root / "list1.list").write_text("song/a\n")
+    (root / "list2.list").write_text("song/b\n")
+    out = tmp_path / "out"
+    done = run_cli("catalog", "covers80", "--input", str(tmp_path), "--output", str(out))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "duet catalog: covers80: no usable track (2 failed: missing audio file, zero-byte audio "
+        "file); nothing published"]  # fmt: skip
+    assert publish.read_success(str(out)) is None
+
+
+def test_the_eval_chain_on_miniatures_ends_in_the_papers_tables(
+    mtat, covers_dir, dataset, tmp_path
+):
+    """What ``make eval-magnatagatune`` / ``eval-covers80`` run: catalogue → shards → embed
+    (a checkpoint trained on another catalogue) → the paper's protocol → its table."""
+    from duet.training.loop import TrainConfig, train
+
+    ckpt = str(tmp_path / "ckpt")
+    train(TrainConfig(recipe="alonso-co", data=dataset, out=ckpt, epochs=1, batch_size=2,
+                      workers=0, progress=False, max_steps=1), {"warmup_steps": 2})  # fmt: skip
+    tables = {}
+    for name, source, protocol in (
+        ("magnatagatune", mtat, ["--protocol", "clmr-linear", "--label-column", "tags",
+                                 "--seeds", "1", "--lr", "1e-2"]),
+        ("covers80", covers_dir, ["--protocol", "pemr-cover", "--label-column", "clique"]),
+    ):  # fmt: skip
+        out = tmp_path / name
+        for argv in (
+            ["catalog", name, "--input", source, "--output", str(out / "catalog")],
+            ["shards", "--tracks", str(out / "catalog" / "tracks.parquet"), "--output",
+             str(out / "data"), "--streams", "mel-alonso"],
+            ["embed", "--checkpoint", os.path.join(ckpt, "checkpoint.pt"), "--data",
+             str(out / "data"), "--output", str(out / "embeddings.parquet")],
+            ["evaluate", *protocol, "--embeddings", str(out / "embeddings.parquet"), "--labels",
+             str(out / "catalog" / "labels.parquet"), "--splits",
+             str(out / "catalog" / "splits.parquet"), "--output", str(out / "report.json")],
+        ):  # fmt: skip
+            done = run_cli(*argv)
+            assert done.returncode == 0, (argv[0], done.stderr[-2000:])
+        with open(out / "report.json") as f:
+            tables[name] = json.load(f)["table"].splitlines()[0]
+    assert tables == {"magnatagatune": "| ROC-AUC (tag) | PR-AUC (tag) | ROC-AUC (clip) | PR-AUC (clip) |",
+                      "covers80": "| MAP | P@10 | MR1 |"}  # fmt: skip

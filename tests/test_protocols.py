@@ -242,3 +242,46 @@ def test_cli_ferraro_continuation_and_pemr_cover_on_hand_examples(tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["queries"] == 4 and report["table"].splitlines()[0] == "| MAP | P@10 | MR1 |"
+
+
+def test_alonso_finetune_defaults_are_the_papers():
+    """Alonso-Jiménez et al. (ICASSP 2023), downstream evaluation: cyclical triangular learning
+    rate between 1e-5 and 1e-4, L2 1e-5, at most 50 epochs, early stopping after 10 without an
+    AP gain, validation on 30 s from the centre, 3 runs."""
+    from duet.training.protocols import finetune
+
+    defaults = {k: p.default for k, p in inspect.signature(finetune.finetune).parameters.items()}
+    assert defaults["lr_range"] == (1e-5, 1e-4) and defaults["weight_decay"] == 1e-5
+    assert (defaults["max_epochs"], defaults["patience"], defaults["runs"]) == (50, 10, 3)
+    assert defaults["centre_seconds"] == 30.0
+
+
+def test_cli_alonso_finetune_tunes_a_checkpoint_on_tags(dataset, catalog, tmp_path):
+    from duet.training import data as data_layer
+    from duet.training.loop import TrainConfig, train
+    from duet.training.store import Store
+
+    out = str(tmp_path / "ckpt")
+    train(TrainConfig(recipe="alonso-co", data=dataset, out=out, epochs=1, batch_size=2,
+                      workers=0, progress=False, max_steps=1), {"warmup_steps": 2})  # fmt: skip
+    tracks = sorted(data_layer.Root(Store(dataset)).members["mel-alonso"])
+    splits = write_splits(str(tmp_path), {t: ("train", "train", "val", "test")[i % 4]
+                                          for i, t in enumerate(tracks)})  # fmt: skip
+    done = run_cli("evaluate", "--protocol", "alonso-finetune", "--checkpoint",
+                   os.path.join(out, "checkpoint.pt"), "--data", dataset, "--labels",
+                   os.path.join(catalog, "tracks.parquet"), "--splits", splits, "--seeds", "1",
+                   "--max-epochs", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["protocol"] == "alonso-finetune" and report["runs"] == 1
+    assert report["epochs"][0] <= 2 and 0 <= report["roc_auc"] <= 1
+    assert report["train"] + report["val"] + report["test"] == len(tracks)
+    assert report["table"].splitlines()[0] == "| ROC-AUC | PR-AUC |"
+
+
+def test_cli_evaluate_without_embeddings_is_one_line(tmp_path):
+    done = run_cli("evaluate", "--labels", str(tmp_path / "x.parquet"))
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip() == "duet evaluate: --embeddings is required (the output of duet embed)"
+    )

@@ -2,5 +2,6 @@
 per dataset reads the files it ships — no network — and publishes a track manifest, a labels
 table, a splits table and the failures (``duet.catalogs.common``).
 
-Built: ``magnatagatune``, ``gtzan``, ``fma``, ``covers80``. Not yet: MTG-Jamendo, MSD-Last.fm.
+Built: ``magnatagatune``, ``gtzan``, ``mtg_jamendo``, ``fma``, ``covers80``. Not yet:
+MSD-Last.fm.
 """

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from duet import publish, schemas, storage
+from duet.errors import DuetError
 
 TRACKS = "tracks.parquet"
 LABELS = "labels.parquet"
@@ -46,7 +47,13 @@ def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, ext
     failure reasons and ``extra``, and the files it lists); returns the marker's body.
 
     The tables keep their plain names (``tracks.parquet`` is what ``duet shards --tracks``
-    takes, like any manifest a user writes); the marker is replaced in one step after them."""
+    takes, like any manifest a user writes); the marker is replaced in one step after them. A
+    catalogue without one usable track is a ``DuetError`` and publishes nothing (a previous
+    catalogue stays as it was)."""
+    if not catalog.tracks:
+        why = sorted({row["error"] for row in catalog.failures})
+        raise DuetError(f"{catalog.dataset}: no usable track ({len(catalog.failures)} failed: "
+                        f"{', '.join(why) or 'none listed'}); nothing published")  # fmt: skip
     splits = [
         {"track_id": r["track_id"], "split": r["split"]} for r in catalog.tracks if r["split"]
     ]

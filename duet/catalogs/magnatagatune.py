@@ -13,8 +13,9 @@ field double-quoted: ``clip_id``, 188 tag columns of 0/1, ``mp3_path``.
   clips in no file are left out of the splits table);
 - song: clips cut from one song share a song id (the file name without its ``-<start>-<end>``
   suffix), kept in the labels table so that one song never appears twice in a batch or on both
-  sides of a split (``unit="song"`` makes it the track id and keeps each song's first clip
-  as its audio: CLMR concatenates the clips instead — not done here);
+  sides of a split; ``unit="song"`` makes the song the track, its clips decoded and
+  concatenated in time order into ``output/audio/<hash>.flac`` as CLMR does (ids never
+  become file names), its clips' tags merged;
 - a listed file that is missing or has zero bytes (the archive has a few) is a failure with
   its reason, never a stop; undecodable audio is caught by ``duet shards``.
 """
@@ -22,11 +23,16 @@ field double-quoted: ``clip_id``, 188 tag columns of 0/1, ``mp3_path``.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
 import re
 
+import numpy as np
 import pyarrow as pa
+import soundfile
 
+from duet import storage
 from duet.catalogs.common import Catalog, audio_problem, publish_catalog
 from duet.errors import DuetError
 
@@ -108,6 +114,36 @@ def read_split_files(folder: str) -> dict[str, str]:
     return out
 
 
+def clip_start(mp3_path: str) -> int:
+    """The clip's start in seconds within its song (``-<start>-<end>.mp3``), else 0."""
+    found = re.search(r"-(\d+)-\d+\.mp3$", mp3_path)
+    return int(found.group(1)) if found else 0
+
+
+def join_clips(clips: list[tuple[str, str]], target: str, catalog: Catalog) -> list[str]:
+    """One song's clips (``clip_id, path``, in time order) decoded and concatenated into one
+    FLAC at ``target``, as CLMR concatenates them; returns the clip ids joined. A clip that
+    does not decode, or whose rate or channels differ from the first one's, is a failure."""
+    parts, joined, rate = [], [], None
+    for clip_id, path in clips:
+        try:
+            audio, sr = soundfile.read(path, dtype="float32", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError) as exc:
+            catalog.fail(clip_id, path, f"undecodable clip: {str(exc).splitlines()[0]}")
+            continue
+        if rate is not None and (sr != rate or audio.shape[1] != parts[0].shape[1]):
+            catalog.fail(clip_id, path, "clip's rate or channels differ from its song's")
+            continue
+        rate = sr
+        parts.append(audio)
+        joined.append(clip_id)
+    if parts:
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.concatenate(parts), rate, format="FLAC")
+        storage.write_bytes(target, buffer.getvalue())
+    return joined
+
+
 def prepare(input_dir: str, output: str, *, split_files: str | None = None, top: int = TOP,
             unit: str = "clip") -> dict:  # fmt: skip
     """Read MagnaTagATune from ``input_dir`` and publish its catalogue in ``output``; returns
@@ -140,17 +176,23 @@ def prepare(input_dir: str, output: str, *, split_files: str | None = None, top:
             catalog.labels.append({"track_id": row["clip_id"], "tags": tags, "song": song,
                                    "clip_ids": [row["clip_id"]]})  # fmt: skip
         elif song not in songs:
-            songs[song] = {"track_id": song, "audio_uri": path, "split": split, "tags": tags,
-                           "clip_ids": [row["clip_id"]]}  # fmt: skip
+            songs[song] = {"split": split, "tags": tags, "clips": [(row["clip_id"], path)]}
         else:
             songs[song]["tags"] = [
                 t for t in vocabulary if t in set(songs[song]["tags"]) | set(tags)
             ]
-            songs[song]["clip_ids"].append(row["clip_id"])
+            songs[song]["clips"].append((row["clip_id"], path))
     for song, entry in songs.items():
-        catalog.tracks.append({k: entry[k] for k in ("track_id", "audio_uri", "split")})
+        clips = sorted(entry["clips"], key=lambda clip: clip_start(clip[1]))
+        target = storage.join(
+            output, "audio", hashlib.sha1(song.encode()).hexdigest()[:20] + ".flac"
+        )
+        joined = join_clips(clips, target, catalog)
+        if not joined:
+            continue
+        catalog.tracks.append({"track_id": song, "audio_uri": target, "split": entry["split"]})
         catalog.labels.append({"track_id": song, "tags": entry["tags"], "song": song,
-                               "clip_ids": entry["clip_ids"]})  # fmt: skip
+                               "clip_ids": joined})  # fmt: skip
     return publish_catalog(catalog, output, LABELS_SCHEMA,
                            {"tags": vocabulary, "unit": unit,
                             "split": "files" if given is not None else "folders 0-b / c / d-f"})  # fmt: skip

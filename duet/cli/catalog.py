@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from duet.catalogs import covers80, fma, gtzan, magnatagatune
+from duet.catalogs import covers80, fma, gtzan, magnatagatune, mtg_jamendo
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "instead of the folder split")  # fmt: skip
     q.add_argument("--top", type=int, default=magnatagatune.TOP, help="most frequent tags kept")
     q.add_argument("--unit", choices=("clip", "song"), default="clip",
-                   help="track id per clip, or per song (its clips' tags merged)")  # fmt: skip
+                   help="track id per clip, or per song (its clips concatenated into one FLAC in "
+                        "OUTPUT/audio, their tags merged, as CLMR does)")  # fmt: skip
     q = dataset("gtzan", "GTZAN: 10 genres, fault-filtered split",
                 "folder with genres/ (or genres_original/)")  # fmt: skip
     q.add_argument("--split-files", default=None,
@@ -34,6 +35,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     q = dataset("fma", "FMA small/medium: top-level genre, official split",
                 "folder with fma_metadata/ and fma_<subset>/")  # fmt: skip
     q.add_argument("--subset", choices=fma.SUBSETS, default="small")
+    q = dataset("mtg-jamendo", "MTG-Jamendo: genre / instrument / mood-theme / top-50 tags",
+                "the cloned mtg-jamendo-dataset repository (data/, splits/)")  # fmt: skip
+    q.add_argument("--subset", choices=mtg_jamendo.SUBSETS, default="moodtheme")
+    q.add_argument("--split", type=int, default=0, help="the official split-<n> to use")
+    q.add_argument("--audio", default=None, help="audio folder (default: INPUT/audio)")
     dataset("covers80", "Covers80: cover-set ids for cover-song identification",
             "folder with covers32k/ (list1.list, list2.list, one folder per song)")  # fmt: skip
 
@@ -44,6 +50,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                      top=args.top, unit=args.unit)  # fmt: skip
     elif args.dataset == "gtzan":
         body = gtzan.prepare(args.input, args.output, split_files=args.split_files)
+    elif args.dataset == "mtg-jamendo":
+        body = mtg_jamendo.prepare(args.input, args.output, subset=args.subset, split=args.split,
+                                   audio_dir=args.audio)  # fmt: skip
     elif args.dataset == "fma":
         body = fma.prepare(args.input, args.output, subset=args.subset)
     else:

@@ -7,12 +7,14 @@ import json
 
 from duet import storage
 from duet.cli.protocols import add_protocol_options, run_protocol
+from duet.errors import DuetError
 from duet.training.evaluate import evaluate
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--embeddings", required=True, help="Parquet id, vector (duet embed)")
+    add("--embeddings", default=None,
+        help="Parquet id, vector (duet embed); required but for --protocol alonso-finetune")  # fmt: skip
     add("--labels", default=None, help="table with track_id and --label-column")
     add("--label-column", default="genres")
     add("--multilabel", action="store_true", help="tags: ROC-AUC / PR-AUC; else accuracy")
@@ -32,6 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.protocol:
         return run_protocol(args)
+    if not args.embeddings:
+        raise DuetError("--embeddings is required (the output of duet embed)")
     report = evaluate(args.embeddings, labels=args.labels, label_column=args.label_column,
                       multilabel=args.multilabel, splits=args.splits, shots=args.shots,
                       draws=args.draws, triplets=args.triplets, playlists=args.playlists,

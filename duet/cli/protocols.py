@@ -21,13 +21,18 @@ def add_protocol_options(parser: argparse.ArgumentParser) -> None:
              "evaluation: --labels tags --splits with val), choi (linear SVM and logistic "
              "regression: --labels --splits), ferraro-continuation (nDCG@100 / MAP@100: "
              "--playlists --splits), pemr-cover (cover-song MAP / P@10 / MR1: --labels with "
-             "--label-column holding the cover-set id)")  # fmt: skip
+             "--label-column holding the cover-set id), alonso-finetune (the backbone "
+             "fine-tuned with an MLP head: --checkpoint --data --labels tags --splits)")  # fmt: skip
+    add("--checkpoint", default=None, help="alonso-finetune: the checkpoint to fine-tune")
+    add("--data", default=None, help="alonso-finetune: the dataset root with its audio")
     add("--hidden", type=int, default=0,
         help="clmr-linear: one hidden ReLU layer of this width (0: logistic regression)")  # fmt: skip
-    add("--seeds", type=int, default=3, help="clmr-linear: runs averaged (mean ± std)")
+    add("--seeds", type=int, default=3,
+        help="clmr-linear, alonso-finetune: runs averaged (mean ± std)")  # fmt: skip
     add("--lr", type=float, default=3e-4, help="clmr-linear: Adam's learning rate (CLMR: 3e-4)")
-    add("--max-epochs", type=int, default=1000,
-        help="clmr-linear: bound on epochs; early stopping (5 epochs) usually ends first")  # fmt: skip
+    add("--max-epochs", type=int, default=None,
+        help="bound on epochs (clmr-linear 1000, early stopping after 5 usually ends first; "
+             "alonso-finetune 50, early stopping after 10)")  # fmt: skip
 
 
 def run_protocol(args: argparse.Namespace) -> int:
@@ -37,7 +42,8 @@ def run_protocol(args: argparse.Namespace) -> int:
                         label_column=args.label_column, multilabel=args.multilabel,
                         splits=args.splits, playlists=args.playlists, hidden=args.hidden,
                         seeds=args.seeds, seed=args.seed, lr=args.lr,
-                        max_epochs=args.max_epochs)  # fmt: skip
+                        max_epochs=args.max_epochs, checkpoint=args.checkpoint,
+                        data=args.data)  # fmt: skip
     text = json.dumps(report, indent=1, sort_keys=True)
     print(text)
     if args.output:

@@ -10,7 +10,7 @@ from duet.errors import DuetError
 from duet.training.evaluate import read_labels, read_vectors
 from duet.training.protocols import classification, retrieval
 
-PROTOCOLS = ("clmr-linear", "choi", "ferraro-continuation", "pemr-cover")
+PROTOCOLS = ("clmr-linear", "choi", "alonso-finetune", "ferraro-continuation", "pemr-cover")
 
 
 def read_splits(uri: str) -> dict[str, str]:
@@ -127,15 +127,45 @@ def pemr_cover(embeddings: str, labels: str, label_column: str, splits: str | No
     return report
 
 
-def run(protocol: str, *, embeddings: str, labels: str | None = None,
+def alonso_finetune(checkpoint: str, data: str, labels: str, label_column: str, splits: str,
+                    runs: int = 3, max_epochs: int = 50) -> dict:  # fmt: skip
+    """Alonso-Jiménez et al.'s fine-tuning (:func:`finetune.finetune`) of ``checkpoint`` on the
+    tags of ``label_column``, audio read from the dataset root ``data``."""
+    from duet.training.protocols import finetune
+
+    values = {t: list(v or ()) for t, v in read_labels(labels, label_column, True).items()}  # type: ignore[call-overload]
+    tags = sorted({tag for v in values.values() for tag in v})
+    column = {tag: i for i, tag in enumerate(tags)}
+    truth = {}
+    for track, listed in values.items():
+        row = np.zeros(len(tags), np.float32)
+        row[[column[tag] for tag in listed]] = 1
+        truth[track] = row
+    report = finetune.finetune(checkpoint, data, truth, read_splits(splits), runs=runs,
+                               max_epochs=max_epochs)  # fmt: skip
+    report["table"] = markdown(["ROC-AUC", "PR-AUC"],
+                               [f"{report['roc_auc']:.3f} ± {report['roc_auc_std']:.3f}",
+                                f"{report['pr_auc']:.3f} ± {report['pr_auc_std']:.3f}"])  # fmt: skip
+    return report
+
+
+def run(protocol: str, *, embeddings: str | None = None, labels: str | None = None,
         label_column: str = "genres", multilabel: bool = False, splits: str | None = None,
         playlists: str | None = None, hidden: int = 0, seeds: int = 3, seed: int = 0,
-        lr: float = 3e-4, max_epochs: int = 1000) -> dict:  # fmt: skip
+        lr: float = 3e-4, max_epochs: int | None = None, checkpoint: str | None = None,
+        data: str | None = None) -> dict:  # fmt: skip
     """One protocol by name, its inputs checked: a missing input is a one-line ``DuetError``."""
     report: dict
+    if protocol == "alonso-finetune":
+        report = alonso_finetune(_need(checkpoint, "--checkpoint", protocol),
+                                 _need(data, "--data", protocol),
+                                 _need(labels, "--labels", protocol), label_column,
+                                 _need(splits, "--splits", protocol), seeds, max_epochs or 50)  # fmt: skip
+        return {"protocol": protocol, **report}
+    embeddings = _need(embeddings, "--embeddings", protocol)
     if protocol == "clmr-linear":
         report = clmr_linear(embeddings, _need(labels, "--labels", protocol), label_column,
-                             _need(splits, "--splits", protocol), hidden, seeds, lr, max_epochs)  # fmt: skip
+                             _need(splits, "--splits", protocol), hidden, seeds, lr, max_epochs or 1000)  # fmt: skip
     elif protocol == "choi":
         report = choi(embeddings, _need(labels, "--labels", protocol), label_column,
                       _need(splits, "--splits", protocol), multilabel, seed)  # fmt: skip
