@@ -82,6 +82,12 @@ def test_custom_profile_from_yaml(tmp_path):
     )
 
 
+def test_a_profile_file_reads_1e_10_as_a_number_like_a_recipe_does(tmp_path):
+    path = tmp_path / "quiet.yaml"
+    path.write_text("sample_rate: 16000\nn_fft: 512\nhop_length: 256\nn_mels: 48\namin: 1e-12\n")
+    assert resolve_profile(str(path)).amin == 1e-12
+
+
 def test_unknown_profile_parameter_is_a_clear_error(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("n_mel: 64\n")

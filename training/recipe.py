@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from duet.errors import DuetError
+from duet.presets import load_yaml
 from duet.training.data import View
 
 RECIPES = tuple(sorted(
@@ -119,24 +117,9 @@ def settings(system: str) -> list[str]:
     return ["system", *(f.name for f in dataclasses.fields(SYSTEMS[system]))]
 
 
-class _SafeRecipeLoader(yaml.SafeLoader):
-    """Safe YAML where ``1e-3`` is a number too (YAML 1.1 only reads ``1.0e-3`` as one)."""
-
-
-_SafeRecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_SafeRecipeLoader)  # a SafeLoader subclass: no arbitrary objects
-
-
 def preset(name: str) -> dict:
     """The shipped preset ``training/recipes/<name>.yaml`` as written."""
-    return _yaml(resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text())
+    return load_yaml(resources.files("duet.training").joinpath(f"recipes/{name}.yaml").read_text())
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -151,7 +134,7 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise RecipeError(f"--set {item!r}: expected key=value")
-        out[key] = _yaml(text)
+        out[key] = load_yaml(text)
     return out
 
 
@@ -228,7 +211,7 @@ def load_recipe(name: str, overrides: dict | None = None) -> dict:
     overrides = overrides or {}
     if name.endswith((".yaml", ".yml")):
         with open(name) as f:
-            recipe = _yaml(f.read())
+            recipe = load_yaml(f.read())
         if not isinstance(recipe, dict):
             raise RecipeError(f"{name}: expected a YAML mapping of recipe settings")
     else:

@@ -9,18 +9,15 @@ of frames is one contiguous byte range in the stored ``.npy``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
-import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 import scipy.fft
-import yaml
 
 from duet.errors import DuetError
+from duet.presets import resolve, shipped
 
 _BLOCK_FRAMES = 4096
 _PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
@@ -71,44 +68,22 @@ class MelProfile:
         return dataclasses.asdict(self)
 
 
-def _load_yaml(text: str, default_name: str) -> MelProfile:
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ValueError("a mel profile YAML must be a mapping of parameters")
-    data.setdefault("name", default_name)
-    known = {f.name for f in dataclasses.fields(MelProfile)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown mel profile parameter(s): {', '.join(unknown)}")
-    return MelProfile(**data)
-
-
 @functools.cache
 def presets() -> dict[str, MelProfile]:
     """The published systems' profiles, shipped as YAML files in ``pipelines/audio/profiles``."""
-    found = {}
-    for entry in resources.files("duet.pipelines.audio").joinpath("profiles").iterdir():
-        if entry.name.endswith(".yaml"):
-            profile = _load_yaml(entry.read_text(), entry.name[: -len(".yaml")])
-            found[profile.name] = profile
-    return found
+    return shipped("duet.pipelines.audio", "profiles", MelProfile, "mel profile", UnknownProfile)
 
 
 def resolve_profile(spec: str) -> MelProfile:
-    """A preset name (``alonso``) or the path of a YAML file with custom parameters."""
-    if spec in presets():
-        return presets()[spec]
-    if spec.endswith((".yaml", ".yml")) and os.path.isfile(spec):
-        with open(spec) as f:
-            return _load_yaml(f.read(), os.path.splitext(os.path.basename(spec))[0])
-    close = difflib.get_close_matches(spec, list(presets()), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise UnknownProfile(f"unknown mel profile {spec!r} ({hint}presets: "
-                         f"{', '.join(sorted(presets()))}; or the path of a YAML file)")  # fmt: skip
+    """A preset name (``alonso``) or the path of a YAML file with custom parameters.
+
+    Raises:
+        UnknownProfile: neither, or a file with parameters a mel profile does not have."""
+    return resolve(spec, presets(), MelProfile, "mel profile", UnknownProfile)
 
 
 class UnknownProfile(DuetError, ValueError):
-    """A mel profile that is neither a preset nor a YAML file."""
+    """A mel profile that is neither a preset nor a YAML file declaring one."""
 
 
 def _hz_to_mel(hz: np.ndarray | float, htk: bool) -> np.ndarray:

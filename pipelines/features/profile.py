@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 from dataclasses import dataclass
-from importlib import resources
-
-import yaml
 
 from duet.errors import DuetError
 from duet.pipelines.audio.mel import presets as computed_presets
+from duet.presets import resolve as resolve_preset
+from duet.presets import shipped as presets_of
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 LOGS = ("db", "log10_1p", "ln", None)
@@ -80,41 +78,20 @@ class FeatureProfile:
         return {**dataclasses.asdict(self), "imported": True}
 
 
-def _load_yaml(text: str, default_name: str) -> FeatureProfile:
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ProfileError("a feature profile YAML must be a mapping of parameters")
-    data.setdefault("name", default_name)
-    known = {f.name for f in dataclasses.fields(FeatureProfile)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ProfileError(
-            f"unknown feature profile parameter(s): {', '.join(unknown)} (known: {sorted(known)})"
-        )
-    missing = sorted({"n_mels", "sample_rate", "hop_length"} - set(data))
-    if missing:
-        raise ProfileError(f"feature profile {data['name']}: missing {', '.join(missing)}")
-    return FeatureProfile(**data)
+REQUIRED = ("n_mels", "sample_rate", "hop_length")
 
 
 @functools.cache
 def presets() -> dict[str, FeatureProfile]:
     """The built-in profiles of datasets that ship features (``pipelines/features/profiles``)."""
-    found = {}
-    for entry in resources.files("duet.pipelines.features").joinpath("profiles").iterdir():
-        if entry.name.endswith(".yaml"):
-            profile = _load_yaml(entry.read_text(), entry.name[: -len(".yaml")])
-            found[profile.name] = profile
-    return found
+    return presets_of("duet.pipelines.features", "profiles", FeatureProfile, "feature profile",
+                      ProfileError, REQUIRED)  # fmt: skip
 
 
 def resolve(spec: str) -> FeatureProfile:
-    """A built-in profile name (``melon``) or the path of a YAML file declaring one."""
-    if spec in presets():
-        return presets()[spec]
-    if spec.endswith((".yaml", ".yml")) and os.path.isfile(spec):
-        with open(spec) as f:
-            return _load_yaml(f.read(), os.path.splitext(os.path.basename(spec))[0])
-    raise ProfileError(
-        f"unknown feature profile {spec!r}: use one of {sorted(presets())} or a YAML file"
-    )
+    """A built-in profile name (``melon``) or the path of a YAML file declaring one.
+
+    Raises:
+        ProfileError: neither, or a file that does not declare a valid profile."""
+    return resolve_preset(spec, presets(), FeatureProfile, "feature profile", ProfileError,
+                          REQUIRED)  # fmt: skip
