@@ -379,8 +379,29 @@ def hold(folders: list[str], owner: str, command: str, *, ttl: float = TTL_S,
             else:
                 lock = LocalLock(folder, owner, command, name=name)
             lock.acquire()
-            stack.callback(lock.release)
+            _HELD.append(lock)
+            stack.callback(_release, lock)
         yield
+
+
+_HELD: list[LocalLock | Lease] = []
+"""The locks and leases this process holds now (see :func:`release_held`)."""
+
+
+def _release(lock: LocalLock | Lease) -> None:
+    if lock in _HELD:  # else already released by release_held
+        _HELD.remove(lock)
+        lock.release()
+
+
+def release_held() -> None:
+    """Release every lock and lease this process holds. A command interrupted by a signal
+    ends at once, without leaving the blocks that hold them; a lease left behind would refuse
+    the re-run until it expires."""
+    while _HELD:
+        lock = _HELD.pop()
+        with contextlib.suppress(Exception):  # the store may be unreachable: the lease expires
+            lock.release()
 
 
 def holder(folder: str, name: str = LOCK) -> Holder | None:

@@ -177,7 +177,7 @@ def test_debug_shows_the_traceback(tmp_path):
     result = duet("shards", "--tracks", str(tmp_path / "*.mp3"), "--output", str(tmp_path / "o"),
                   "--debug")  # fmt: skip
     assert result.returncode != 0 and "Traceback" in result.stderr
-    assert "ManifestError: no files match" in result.stderr
+    assert "no files match" in result.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -264,13 +264,14 @@ def test_pairs_split_reads_the_split_column_of_the_shards_manifest(catalog, tmp_
 def test_a_data_root_that_is_not_published_is_one_line(tmp_path):
     result = duet("train", "--recipe", "alonso-co", "--data", str(tmp_path), "--out",
                   str(tmp_path / "run"))  # fmt: skip
-    assert "is not a published dataset root" in error_line(result, "train")
+    line = error_line(result, "train")
+    assert "is not published" in line and "(run duet shards)" in line
 
 
-def test_a_missing_file_is_one_line(tmp_path):
-    result = duet("evaluate", "--embeddings", str(tmp_path / "none.parquet"))
+def test_a_missing_file_is_one_line(embeddings, tmp_path):
+    result = duet("evaluate", "--embeddings", embeddings, "--triplets", str(tmp_path / "none.csv"))
     line = error_line(result, "evaluate")
-    assert f"no such file or directory: {tmp_path}/none.parquet (check the path)" in line
+    assert f"no such file or directory: {tmp_path}/none.csv (check the path)" in line
 
 
 def test_csv_text_where_a_parquet_table_is_read_says_it_must_be_parquet(tmp_path):

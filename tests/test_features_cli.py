@@ -35,6 +35,15 @@ def test_an_import_prints_its_summary_and_first_failures(arena, tmp_path, capsys
     assert rows["5"].startswith("validate  40 bands")
 
 
+def test_a_no_op_import_says_every_array_unchanged(arena, tmp_path, capsys):
+    argv = ["features", "import", "--input", arena, "--output", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert "4 read, 0 unchanged" in capsys.readouterr().out
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "0 read, 4 unchanged" in out and "nothing to read (every shard unchanged)" in out
+
+
 def test_mistakes_end_in_one_line_and_publish_nothing(arena, tmp_path, capsys):
     out = str(tmp_path / "out")
     yaml = tmp_path / "ferraro.yaml"

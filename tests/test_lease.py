@@ -95,6 +95,17 @@ def test_a_lease_is_created_refreshed_and_released(s3, bucket):
     assert lease.holder(bucket) is None
 
 
+def test_an_interrupted_command_releases_its_lease_for_the_rerun(s3, bucket):
+    """What Ctrl-C does before the process ends (duet.cli.interrupt): no lease is left to
+    refuse the same command run again."""
+    with lease.hold([bucket], "interrupted", "duet pairs"):
+        assert lease_body(s3, bucket)["owner"] == "interrupted"
+        lease.release_held()
+        assert lease.holder(bucket) is None
+        with lease.hold([bucket], "rerun", "duet pairs"):
+            assert lease_body(s3, bucket)["owner"] == "rerun"
+
+
 def test_a_second_writer_is_refused_while_the_lease_is_valid(s3, bucket):
     held = lease.Lease(bucket, "first", "duet pairs", ttl=60)
     held.acquire()

@@ -134,6 +134,7 @@ def print_summary(done: BeamRun[features.FeaturesSummary], output: str) -> None:
     """Counts, sizes and throughput of an import, then its first failures."""
     body, counters, wall = done.summary, done.counters, done.wall
     counts = body["counts"]
+    read, unchanged = counters.get("rows_processed", 0), counters.get("rows_unchanged", 0)
     stream = body["streams"][0]
     split = (f"over split 'train' ({counts['with_split']:,} tracks with a split)"
              if body["stats_split"] == "train" else
@@ -149,7 +150,8 @@ def print_summary(done: BeamRun[features.FeaturesSummary], output: str) -> None:
                    f"{counters.get('shards_reused', 0)} unchanged), "
                    f"{body['bytes'][stream] / 1e6:.1f} MB"),
         ("wall time", f"{wall:.1f} s"),
-        ("throughput", f"{counts['input_rows'] / wall:.1f} arrays/s"),
+        ("this run", f"{read:,} read, {unchanged:,} unchanged"),
+        ("throughput", f"{read / wall:.1f} arrays/s" if read else "nothing to read (every shard unchanged)"),
         ("mel statistics", split),
     ])  # fmt: skip
     failures = schemas.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 
 import psutil
 
+from duet import lease
+
 EXIT_STATUS = 130
 MESSAGE = "interrupted; re-run the same command to resume"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -63,6 +65,7 @@ def exit_interrupted(command: str | None) -> None:
     if os.environ.get("DUET_DEBUG"):
         faulthandler.dump_traceback(sys.stderr)
     stop_workers()
+    lease.release_held()
     print(f"\nduet {command}: {MESSAGE}" if command else f"\nduet: {MESSAGE}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
