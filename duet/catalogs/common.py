@@ -21,12 +21,14 @@ FAILURES = "failures.parquet"
 @dataclass
 class Catalog:
     """Rows of one catalogue as they are read: tracks (manifest rows), labels (``track_id``
-    plus the dataset's label columns), failures (``track_id, audio_uri, stage, error``)."""
+    plus the dataset's label columns), failures (``track_id, audio_uri, stage, error``), and
+    the audio files it wrote itself (relative name → size), listed in its marker."""
 
     dataset: str
     tracks: list[dict] = field(default_factory=list)
     labels: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    audio: dict[str, int] = field(default_factory=dict)  # files the catalogue wrote: name → size
 
     def fail(self, track_id: str, audio_uri: str, error: str) -> None:
         self.failures.append({"track_id": track_id, "audio_uri": audio_uri, "stage": "catalog",
@@ -68,6 +70,8 @@ def publish_catalog(catalog: Catalog, output: str, labels_schema: pa.Schema, ext
         data = schemas.to_parquet_bytes(table, schema)
         storage.write_bytes(storage.join(output, name), data)
         files |= publish.entry(name, name, len(data))
+    for name, size in catalog.audio.items():  # listed, so the generation keeps them
+        files |= publish.entry(name, name, size)
     per_split: dict[str, int] = {}
     for row in catalog.tracks:
         per_split[row["split"] or "none"] = per_split.get(row["split"] or "none", 0) + 1

@@ -184,12 +184,12 @@ def prepare(input_dir: str, output: str, *, split_files: str | None = None, top:
             songs[song]["clips"].append((row["clip_id"], path))
     for song, entry in songs.items():
         clips = sorted(entry["clips"], key=lambda clip: clip_start(clip[1]))
-        target = storage.join(
-            output, "audio", hashlib.sha1(song.encode()).hexdigest()[:20] + ".flac"
-        )
+        name = f"audio/{hashlib.sha1(song.encode()).hexdigest()[:20]}.flac"
+        target = storage.join(output, *name.split("/"))
         joined = join_clips(clips, target, catalog)
         if not joined:
             continue
+        catalog.audio[name] = storage.file_size_and_mtime(target)[0]
         catalog.tracks.append({"track_id": song, "audio_uri": target, "split": entry["split"]})
         catalog.labels.append({"track_id": song, "tags": entry["tags"], "song": song,
                                "clip_ids": joined})  # fmt: skip
