@@ -20,32 +20,32 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from duet import layout, publish, schemas, storage
+from duet import layout, publish, readers, schemas, storage
 from duet.pipelines.pairs import runs as pair_runs
 
 
 def open_index(root: str) -> pa.Table:
     """The audio index: one row per (track, stream) member of the shards (``duet shards`` or
     ``duet features import``); columns in ``schemas.AUDIO_INDEX``."""
-    return schemas.read_published(layout.at(root, layout.INDEX), schemas.AUDIO_INDEX,
+    return readers.read_published(layout.at(root, layout.INDEX), schemas.AUDIO_INDEX,
                                   "duet shards")  # fmt: skip
 
 
 def open_failures(root: str) -> pa.Table:
     """Tracks the shards job could not use, with the stage and the reason."""
-    return schemas.read_published(layout.at(root, layout.FAILURES), schemas.FAILURES,
+    return readers.read_published(layout.at(root, layout.FAILURES), schemas.FAILURES,
                                   "duet shards")  # fmt: skip
 
 
 def open_playlists(root: str) -> pa.Table:
     """``playlist_id``, ``track_ids`` (in playlist order), and the playlist's metadata."""
-    return schemas.read_published(layout.at(root, layout.PLAYLISTS), schemas.PLAYLISTS,
+    return readers.read_published(layout.at(root, layout.PLAYLISTS), schemas.PLAYLISTS,
                                   "duet playlists")  # fmt: skip
 
 
 def open_track_meta(root: str) -> pa.Table:
     """Per-track metadata gathered from the playlists (artist, album, genres)."""
-    return schemas.read_published(layout.at(root, layout.TRACK_META), schemas.TRACK_META,
+    return readers.read_published(layout.at(root, layout.TRACK_META), schemas.TRACK_META,
                                   "duet playlists")  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def open_topk(root: str, kind: str = "playlist") -> pa.Table:
     if kind not in layout.COOC:
         raise ValueError(f"kind must be one of {', '.join(layout.COOC)}, not {kind!r}")
     folder = layout.at(root, layout.COOC[kind])
-    return schemas.read_published(storage.join(folder, layout.TOPK), schemas.TOPK,
+    return readers.read_published(storage.join(folder, layout.TOPK), schemas.TOPK,
                                   "duet cooccurrence")  # fmt: skip
 
 
@@ -63,12 +63,12 @@ def open_vectors(root: str, model: str) -> pa.Table:
     """The vectors of one embedding model under ``emb/<model>/`` (``w2v``, ``cf-warp``,
     ``cf-bpr``, ``cf-als``, ``genre_w2v``): one fixed-size float32 vector per id."""
     uri = layout.at(root, layout.embedding(model))
-    return schemas.read_embeddings(uri, f"duet embeddings (model {model})")
+    return readers.read_embeddings(uri, f"duet embeddings (model {model})")
 
 
 def open_splits(root: str) -> pa.Table:
     """``track_id``, ``split`` (train / validation / test), ``duet splits``."""
-    return schemas.read_published(layout.at(root, layout.SPLITS), schemas.SPLITS,
+    return readers.read_published(layout.at(root, layout.SPLITS), schemas.SPLITS,
                                   "duet splits")  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from duet import datasets, layout, publish, schemas
+from duet import datasets, layout, publish, readers
 
 
 def run_stats(root: str) -> dict:
@@ -87,5 +87,5 @@ def test_track_vectors_are_keyed_by_track_id_and_older_id_keyed_tables_still_rea
     assert vectors.column_names == ["track_id", "vector"]
     older = tmp_path / "older.parquet"
     pq.write_table(vectors.rename_columns(["id", "vector"]), older)
-    again = schemas.read_embeddings(str(older), "duet embed", users_own=True)
+    again = readers.read_embeddings(str(older), "duet embed", users_own=True)
     assert again.column("track_id").equals(vectors.column("track_id"))

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from duet import publish, schemas
+from duet import publish, readers, schemas
 from duet.cli import main
 from duet.pipelines.tables import cf, w2v
 from duet.pipelines.tables.common import EmbeddingInputError, read_playlists
@@ -21,7 +21,7 @@ PARAMS = {"vector_size": 16, "window": None, "alpha": 0.02, "min_count": 1, "sg"
 
 
 def vectors(folder: str, name: str = "vectors.parquet") -> dict[str, np.ndarray]:
-    table = schemas.read_embeddings(os.path.join(folder, name), "duet embeddings")
+    table = readers.read_embeddings(os.path.join(folder, name), "duet embeddings")
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
     return dict(zip(table.column("track_id").to_pylist(), matrix, strict=True))
 
@@ -242,12 +242,12 @@ def test_genre_ids_index_the_genre_table_padded_to_ten(tmp_path):
     })  # fmt: skip
     job = w2v.GenreW2VJob(meta, str(tmp_path), vector_size=8, deterministic=True)
     body = job.run()
-    genres = schemas.read_published(os.path.join(job.folder, "genres.parquet"),
+    genres = readers.read_published(os.path.join(job.folder, "genres.parquet"),
                                     schemas.genre_vectors_schema(8), "duet embeddings")  # fmt: skip
     name = dict(
         zip(genres.column("index").to_pylist(), genres.column("id").to_pylist(), strict=True)
     )
-    rows = {r["track_id"]: r for r in schemas.read_published(
+    rows = {r["track_id"]: r for r in readers.read_published(
         os.path.join(job.folder, "track_genres.parquet"), schemas.TRACK_GENRES,
         "duet embeddings").to_pylist()}  # fmt: skip
     assert [name[i] for i in rows["a"]["genre_ids"][: rows["a"]["n_genres"]]] == ["rock", "pop"]
@@ -266,7 +266,7 @@ def test_genres_unseen_in_the_training_split_are_left_out_and_counted(tmp_path):
     job = w2v.GenreW2VJob(meta, str(tmp_path), vector_size=8, splits=splits, split=("train",))
     body = job.run()
     assert body["counts"]["genres"] == 2 and body["counts"]["unknown_genres"] == 1
-    rows = schemas.read_published(
+    rows = readers.read_published(
         os.path.join(job.folder, "track_genres.parquet"), schemas.TRACK_GENRES, "duet embeddings"
     )
     assert rows.column("n_genres").to_pylist() == [2, 2, 1]

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from duet import publish, schemas
+from duet import publish, readers, schemas
 from duet.cli import main
 from duet.index import AudioIndex
 from tests.support.melon import write_melon
@@ -90,7 +90,7 @@ def test_statistics_and_cf_factors_leave_the_test_songs_out(run):
     assert test
     stats = AudioIndex.open(data).stats("melon")
     assert stats.split == "train"
-    cf = schemas.read_embeddings(
+    cf = readers.read_embeddings(
         os.path.join(data, "emb", "cf-warp", "vectors.parquet"), "duet embeddings cf"
     )
     assert test.isdisjoint(cf.column("track_id").to_pylist())
@@ -107,7 +107,7 @@ def test_the_recipe_and_both_ablations_train_on_the_imported_stream(run):
 
 def test_embeddings_cover_every_imported_song_and_continuation_ranks_test_songs(run):
     mini, _, _, base, report = run
-    table = schemas.read_embeddings(str(base / "embeddings.parquet"), "duet embed", users_own=True)
+    table = readers.read_embeddings(str(base / "embeddings.parquet"), "duet embed", users_own=True)
     assert sorted(table.column("track_id").to_pylist()) == sorted(mini.arrays)
     continuation = report["continuation"]
     assert continuation["targets"] == "test split" and continuation["queries"] > 0

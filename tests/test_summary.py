@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from duet import schemas
+from duet import readers
 from duet.errors import DuetError
 from duet.training import summary
 from duet.training.loop import TrainConfig, load_recipe, train
@@ -59,7 +59,7 @@ def test_melcpc_embeds_gru_outputs_mean_and_std_by_default(choi_dataset, tmp_pat
     assert default.schema_arrow.metadata[b"duet.recipe"] == b"choi-cpc"
     mean = embed_cli(ckpt, choi_dataset, str(tmp_path / "mean.parquet"), "--summary", "mean")
     assert recorded(mean) == ("mean", 256)
-    vectors = schemas.read_embeddings(str(tmp_path / "cpc.parquet"), "duet embed", users_own=True)
+    vectors = readers.read_embeddings(str(tmp_path / "cpc.parquet"), "duet embed", users_own=True)
     vectors = vectors.column("vector")
     matrix = np.asarray(vectors.combine_chunks().values).reshape(len(vectors), -1)
     assert np.isfinite(matrix).all() and (matrix[:, 256:] >= 0).all()  # the std half

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from duet import schemas
+from duet import readers
 from duet.cli import main
 from duet.training import checkpoint, data
 from duet.training.loop import TrainConfig, train
@@ -69,7 +69,7 @@ def test_embed_writes_one_vector_per_track(dataset, tmp_path):
     target = str(tmp_path / "embeddings.parquet")
     assert main(["embed", "--checkpoint", os.path.join(out, "checkpoint.pt"), "--data", dataset,
                  "--output", target]) == 0  # fmt: skip
-    table = schemas.read_embeddings(target, "duet embed", users_own=True)
+    table = readers.read_embeddings(target, "duet embed", users_own=True)
     assert table.num_rows == len(data.Root(Store(dataset)).members["mel-alonso"])
     assert np.isfinite(np.asarray(table.column("vector").combine_chunks().values)).all()
     assert pq.read_schema(target).field("vector").type.list_size == 512

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from duet import layout, publish, schemas
+from duet import layout, publish, readers, schemas
 from duet.hashing import derive_seed
 from duet.index import AudioIndex, MemberError
 from duet.pipelines.pairs import runs
@@ -56,7 +56,7 @@ class Root(AudioIndex):
     def vectors(self, table: str) -> dict[str, np.ndarray]:
         """An embedding table (``emb/w2v/vectors.parquet``, ...) as id → float32 vector."""
         if table not in self._vectors:
-            t = schemas.track_keyed(self.table(table))
+            t = readers.track_keyed(self.table(table))
             matrix = np.asarray(t.column("vector").combine_chunks().values, np.float32)
             matrix = matrix.reshape(t.num_rows, -1)
             self._vectors[table] = dict(zip(t.column("track_id").to_pylist(), matrix, strict=True))

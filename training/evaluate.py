@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from duet import publish, schemas, storage
+from duet import publish, readers, schemas, storage
 from duet.errors import DuetError
 
 
@@ -141,7 +141,7 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
 def read_vectors(uri: str) -> dict[str, np.ndarray]:
     """An embedding table (``track_id``, ``vector``; ``duet embed``'s output, or a published
     ``emb/<model>/vectors.parquet`` read through its marker) as id → vector."""
-    table = schemas.read_embeddings(uri, "duet embed, or duet embeddings", users_own=True)
+    table = readers.read_embeddings(uri, "duet embed, or duet embeddings", users_own=True)
     matrix = np.asarray(table.column("vector").combine_chunks().values).reshape(table.num_rows, -1)
     return dict(zip(table.column("track_id").to_pylist(), matrix, strict=True))
 
@@ -212,7 +212,7 @@ def evaluate(embeddings: str, *, labels: str | None = None, label_column: str = 
                         strict=True))  # fmt: skip
         report["triplets"] = triplet_accuracy(vectors, rows)
     if playlists:
-        table = schemas.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
+        table = readers.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
         lists = table.column("track_ids").to_pylist()
         held = held_out(splits) if splits else None
         report["continuation"] = {**continuation(vectors, lists, seed=seed, candidates=held),
@@ -253,6 +253,6 @@ def unmatched(values: dict[str, object], vectors: dict, labels: str, embeddings:
 
 def held_out(splits: str) -> set[str]:
     """The tracks a splits table assigns to ``test``."""
-    table = schemas.read_input(splits, schemas.SPLITS, "duet splits")
+    table = readers.read_input(splits, schemas.SPLITS, "duet splits")
     return {t for t, s in zip(table.column("track_id").to_pylist(),
                               table.column("split").to_pylist(), strict=True) if s == "test"}  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from duet import layout, publish, schemas, storage
+from duet import layout, publish, readers, schemas, storage
 from duet.cli.common import (
     BEAM_DESCRIPTION,
     BeamRun,
@@ -154,7 +154,7 @@ def print_summary(done: BeamRun[features.FeaturesSummary], output: str) -> None:
         ("throughput", f"{read / wall:.1f} arrays/s" if read else "nothing to read (every shard unchanged)"),
         ("mel statistics", split),
     ])  # fmt: skip
-    failures = schemas.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,
+    failures = readers.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,
                                       "duet features import")  # fmt: skip
     if failures.num_rows:
         print(f"\nfailures ({failures.num_rows}, first 20):")

@@ -6,7 +6,7 @@ import argparse
 import os
 import tempfile
 
-from duet import layout, publish, schemas
+from duet import layout, publish, readers, schemas
 from duet.cli.common import (
     BeamRun,
     add_publish_options,
@@ -136,7 +136,7 @@ def print_summary(done: BeamRun[shards.ShardsSummary], output: str) -> None:
         ("mel statistics", f"over split '{body['stats_split']}'"),
     ])  # fmt: skip
     _print_source_notes(output)
-    failures = schemas.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,
+    failures = readers.read_published(layout.at(output, layout.FAILURES), schemas.FAILURES,
                                       "duet shards")  # fmt: skip
     if failures.num_rows:
         print(f"\nfailures ({failures.num_rows}, first 20):")
@@ -171,7 +171,7 @@ def _print_source_notes(root: str, limit: int = 20) -> None:
     """Indexed tracks whose decode does not match the file, or that were scaled down."""
     import pyarrow.compute as pc
 
-    index = schemas.read_published(
+    index = readers.read_published(
         layout.at(root, layout.INDEX), schemas.AUDIO_INDEX, "duet shards"
     )
     first = index.filter(pc.equal(index["stream"], index["stream"][0])) if len(index) else index

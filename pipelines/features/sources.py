@@ -22,7 +22,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from duet import publish, schemas, storage
+from duet import publish, readers, schemas, storage
 from duet.errors import DuetError
 from duet.pipelines.audio.manifest import is_glob, read_manifest, track_id_problem
 from duet.pipelines.shardset.writer import failure
@@ -155,7 +155,7 @@ def read_splits(uri: str) -> dict[str, str]:
     if not storage.exists(uri) and publish.read_success(storage.dirname(uri)) is None:
         raise SourceError(f"splits table {uri} does not exist (run duet splits)")
     try:
-        table = schemas.read_input(uri, schemas.SPLITS, "duet splits")
+        table = readers.read_input(uri, schemas.SPLITS, "duet splits")
     except publish.NotPublished as exc:
         raise SourceError(f"splits table {exc}") from None
     return dict(zip(table.column("track_id").to_pylist(), table.column("split").to_pylist(),

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import layout, publish, schemas
+from duet import layout, publish, readers, schemas
 from duet.pipelines.pairs.common import PairsInputError
 
 DEFAULTS = {
@@ -80,7 +80,7 @@ def read(inputs: Inputs, name: str, schema: pa.Schema, what: str) -> pa.Table:
     """An input table, read through its marker (see :func:`require`)."""
     uri = inputs.uri(name)
     require(uri, name, what)
-    return schemas.read_published(uri, schema, MADE_BY[name])
+    return readers.read_published(uri, schema, MADE_BY[name])
 
 
 def encode_ids(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
@@ -125,7 +125,7 @@ class Sources:
     @cached_property
     def index(self) -> pa.Table:
         """The published audio index of the dataset root."""
-        return schemas.read_published(layout.at(self.inputs.data, layout.INDEX),
+        return readers.read_published(layout.at(self.inputs.data, layout.INDEX),
                                       schemas.AUDIO_INDEX, SHARDS_BY)  # fmt: skip
 
     @cached_property
@@ -204,7 +204,7 @@ class Sources:
     def _vector_ids(self, name: str) -> pa.Array:
         uri = self.inputs.uri(name)
         require(uri, name, f"{name} needs its embedding table")
-        return pc.unique(schemas.read_embeddings(uri, MADE_BY[name]).column("track_id"))
+        return pc.unique(readers.read_embeddings(uri, MADE_BY[name]).column("track_id"))
 
     def lookup(self, strategy: str) -> pa.Array:
         """Sorted ids of the tracks that have what ``strategy`` looks up."""

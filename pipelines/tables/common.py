@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import __version__, layout, publish, schemas
+from duet import __version__, layout, publish, readers, schemas
 from duet.errors import DuetError
 
 FORMAT_VERSION = 2
@@ -74,7 +74,7 @@ def split_tracks(splits_uri: str | None, names: tuple[str, ...]) -> pa.Array:
         raise EmbeddingInputError(
             f"unknown split(s) {sorted(unknown)}; expected some of {list(schemas.SPLIT_NAMES)}"
         )
-    table = schemas.read_input(splits_uri, schemas.SPLITS, SPLITS_BY)
+    table = readers.read_input(splits_uri, schemas.SPLITS, SPLITS_BY)
     keep = pc.is_in(table.column("split"), value_set=pa.array(list(names)))
     return table.filter(keep).column("track_id").combine_chunks()
 
@@ -85,7 +85,7 @@ def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.LargeList
 
     Restriction drops entries, and playlists left with fewer than two tracks; both are counted.
     """
-    lists = schemas.read_input(uri, schemas.PLAYLISTS, PLAYLISTS_BY).column("track_ids")
+    lists = readers.read_input(uri, schemas.PLAYLISTS, PLAYLISTS_BY).column("track_ids")
     lists = lists.cast(pa.large_list(pa.large_string())).combine_chunks()
     counts = {"playlists_read": len(lists), "entries_read": len(pc.list_flatten(lists))}
     if keep is not None:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from duet import layout, publish, schemas, storage
+from duet import layout, publish, readers, schemas, storage
 from duet.pipelines.tables import common
 
 
@@ -96,7 +96,7 @@ class SplitsJob:
     def run(self) -> dict:
         started = time.monotonic()
         self.check_inputs()
-        meta = schemas.read_published(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
+        meta = readers.read_published(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
         meta = meta.take(pc.sort_indices(meta.column("track_id")))
         counts = {"tracks_read": meta.num_rows, "excluded": 0}
         if self.exclude:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from duet import layout, publish, schemas
+from duet import layout, publish, readers, schemas
 from duet.pipelines.tables import common
 
 MAX_SENTENCE = 10_000
@@ -314,7 +314,7 @@ class GenreW2VJob(Word2VecOptions):
 
     def run(self) -> dict:
         started = time.monotonic()
-        meta = schemas.read_input(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
+        meta = readers.read_input(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
         meta = meta.take(pc.sort_indices(meta.column("track_id")))
         genres = meta.column("genres").combine_chunks()
         training = genres

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from duet import schemas
+from duet import readers, schemas
 from duet.errors import DuetError
 from duet.training.evaluate import read_labels, read_vectors
 from duet.training.protocols import classification, retrieval
@@ -16,7 +16,7 @@ PROTOCOLS = ("clmr-linear", "choi", "alonso-finetune", "ferraro-continuation", "
 def read_splits(uri: str) -> dict[str, str]:
     """Track id → its split (``train``, ``val``, ``test``) from a splits table (published, read
     through its marker, or the user's own file)."""
-    table = schemas.read_input(uri, schemas.SPLITS, "duet splits")
+    table = readers.read_input(uri, schemas.SPLITS, "duet splits")
     return dict(zip(table.column("track_id").to_pylist(), table.column("split").to_pylist(),
                     strict=True))  # fmt: skip
 
@@ -101,7 +101,7 @@ def choi(embeddings: str, labels: str, label_column: str, splits: str,
 def ferraro_continuation(embeddings: str, playlists: str, splits: str, k: int = 100) -> dict:
     """Ferraro et al.'s continuation with the test split's tracks as the new songs."""
     vectors = read_vectors(embeddings)
-    table = schemas.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
+    table = readers.read_input(playlists, schemas.PLAYLISTS, "duet playlists")
     lists = table.column("track_ids").to_pylist()
     test = {t for t, s in read_splits(splits).items() if s == "test"}
     report = retrieval.playlist_continuation(vectors, lists, test, k)
