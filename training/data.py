@@ -133,6 +133,11 @@ class View:
     profile: str | None = None  # mel profile whose statistics standardise the crop
 
 
+SKIP_REASONS = ("missing", "corrupt", "unreadable")
+"""Why a row is skipped: a member or vector not in the index (or a window outside it), bytes
+that fail verification, a read that fails."""
+
+
 @dataclass
 class Counters:
     samples: int = 0

@@ -139,17 +139,9 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-def _agree(values: list[float], world: int, device: torch.device) -> list[float]:
-    """The maximum of each value over all ranks (one all-reduce; itself on one rank)."""
-    if world == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return t.tolist()
-
-
 def _total(values: list[float], world: int, device: torch.device) -> list[float]:
-    """The sum of each value over all ranks."""
+    """The sum of each value over all ranks (one all-reduce; the values themselves on one
+    rank). A flag summed is "some rank raised it"."""
     if world == 1:
         return values
     t = torch.tensor(values, dtype=torch.float64, device=device)
@@ -308,7 +300,7 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
 
     if cfg.max_steps is not None and state["global_step"] >= cfg.max_steps:
         return finish("max_steps")
-    if rank == 0 and cfg.progress:
+    if rank == 0:
         print(f"{recipe['name']}: epochs {state['epoch']}:{last}, {plans[0].batches} steps per "
               f"epoch (batch {batch_size}, {world} rank(s)), pairs {plans[0].run}",
               file=sys.stderr, flush=True)  # fmt: skip
@@ -348,11 +340,14 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
             t1 = time.monotonic()
             wait += t1 - t0
             step = state["step"]
-            epoch_skipped += batch["skipped"]
-            for reason, n in batch["reasons"].items():
-                skipped_rows[reason] = skipped_rows.get(reason, 0) + n
-            cannot, stopping = _agree([float(bool(batch.get("empty")) or len(batch["ids"]) < 2),
-                                       float(stop.signal is not None)], world, sync_device)  # fmt: skip
+            reasons = [batch["reasons"].get(r, 0) for r in data.SKIP_REASONS]
+            cannot, stopping, *skips = _total([float(bool(batch.get("empty")) or len(batch["ids"]) < 2),
+                                               float(stop.signal is not None), *reasons], world, sync_device)  # fmt: skip
+            for reason, n in zip(data.SKIP_REASONS, skips, strict=True):  # every rank's rows
+                if n:
+                    skipped_rows[reason] = skipped_rows.get(reason, 0) + int(n)
+            skipped = int(sum(skips))
+            epoch_skipped += skipped
             if stopping:
                 save()
                 name = (
@@ -368,7 +363,7 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
                 lines.append(json.dumps({"epoch": epoch, "step": step,
                                          "global_step": state["global_step"], "loss": None,
                                          "lr": lr, "batch": len(batch["ids"]),
-                                         "skipped": batch["skipped"], "reasons": batch["reasons"]}))  # fmt: skip
+                                         "skipped": skipped}))  # fmt: skip
                 state["step"] += 1
                 state["global_step"] += 1
                 continue
@@ -380,7 +375,7 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 loss = wrapped(views, g)
             loss_value = float(loss.detach())  # waits for the device, so busy time is real
-            (bad,) = _agree([float(not math.isfinite(loss_value))], world, sync_device)
+            (bad,) = _total([float(not math.isfinite(loss_value))], world, sync_device)
             if bad:
                 ids = batch["ids"] if not math.isfinite(loss_value) else "(on another rank)"
                 raise NonFiniteLoss(f"non-finite loss ({loss_value}) at epoch {epoch} step {step} "
@@ -397,7 +392,7 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
             state["global_step"] += 1
             record: TrainSummary = {"epoch": epoch, "step": step, "global_step": state["global_step"],
                       "loss": round(loss_value, 6), "lr": lr, "batch": len(batch["ids"]),
-                      "skipped": batch["skipped"], "samples_per_s": round(samples / max(wait + busy, 1e-9), 2),
+                      "skipped": skipped, "samples_per_s": round(samples / max(wait + busy, 1e-9), 2),
                       "data_wait": round(wait / max(wait + busy, 1e-9), 4),
                       "step_s": round(t2 - t0, 5), "wait_s": round(t1 - t0, 5)}  # fmt: skip
             lines.append(json.dumps(record))
@@ -416,10 +411,10 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
                 return finish("max_steps")
         if bar is not None:
             bar.close()
-        taken, skipped = _total([float(epoch_samples), float(epoch_skipped)], world, sync_device)
-        if taken == 0 and skipped > 0:
+        (taken,) = _total([float(epoch_samples)], world, sync_device)
+        if taken == 0 and epoch_skipped > 0:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped_rows.items()))
-            raise EmptyEpoch(f"every row of epoch {epoch} was skipped ({int(skipped)} rows: "
+            raise EmptyEpoch(f"every row of epoch {epoch} was skipped ({epoch_skipped} rows: "
                              f"{reasons}); the warnings above name them (check the shards with "
                              f"duet report)")  # fmt: skip
         state["epoch"] += 1
