@@ -260,6 +260,11 @@ def select_mel(views: list[dict], profile: str, recipe: str) -> list[dict]:
             for v in views]  # fmt: skip
 
 
+ENCODERS = {"choi": "choi 5-conv", "choi-cpc": "choi 5-conv + GRU", "ferraro": "ferraro 7-conv",
+            "pemr": "fcn4 + transformer"}  # fmt: skip
+"""The audio encoder of each system whose backbone is fixed (``contrastive`` names its own)."""
+
+
 def describe(name: str) -> dict[str, str]:
     """One row of ``duet recipes``: the recipe's system, strategy, streams (and embedding
     tables), encoder and crop lengths."""
@@ -274,6 +279,6 @@ def describe(name: str) -> dict[str, str]:
         "system": recipe["system"],
         "strategy": recipe["strategy"],
         "streams": ", ".join(dict.fromkeys(streams + tables)),
-        "encoder": str(recipe.get("backbone") or recipe["system"]),
+        "encoder": ENCODERS.get(recipe["system"], str(recipe.get("backbone"))),
         "crop": ", ".join(crops) or "-",
     }
