@@ -287,9 +287,9 @@ def test_embed_loops_tracks_shorter_than_the_window_and_records_them(dataset, sh
     )
     table = schemas.read_embeddings(target)
     assert sorted(table.column("id").to_pylist()) == ["short-0", "short-1"]
-    meta = json.loads(pq.read_schema(target).metadata[b"duet"])
+    meta = json.loads(pq.read_schema(target).metadata[b"duet.short_tracks"])
     assert meta["looped_ids"] == ["short-0", "short-1"] and meta["window"] == 256
-    assert "looped" in meta["short_tracks"]
+    assert "looped" in meta["rule"]
 
 
 # ------------------------------------------------------------ ranks stay in step
