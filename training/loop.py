@@ -340,9 +340,9 @@ def _train(cfg: TrainConfig, recipe: dict, first: int, last: int, batch_size: in
             t1 = time.monotonic()
             wait += t1 - t0
             step = state["step"]
-            reasons = [batch["reasons"].get(r, 0) for r in data.SKIP_REASONS]
+            counts = [batch["reasons"].get(r, 0) for r in data.SKIP_REASONS]
             cannot, stopping, *skips = _total([float(bool(batch.get("empty")) or len(batch["ids"]) < 2),
-                                               float(stop.signal is not None), *reasons], world, sync_device)  # fmt: skip
+                                               float(stop.signal is not None), *counts], world, sync_device)  # fmt: skip
             for reason, n in zip(data.SKIP_REASONS, skips, strict=True):  # every rank's rows
                 if n:
                     skipped_rows[reason] = skipped_rows.get(reason, 0) + int(n)
