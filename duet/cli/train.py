@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from duet.cli.common import parse_epochs, parse_size
-from duet.training.loop import Interrupted, TrainConfig, train
+from duet.training.loop import TrainConfig, train
 from duet.training.recipe import RECIPES, parse_overrides
 
 
@@ -60,11 +59,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                       shard_cache=args.shard_cache,
                       shard_cache_bytes=parse_size(args.shard_cache_size), verify=args.verify,
                       partial_batch=args.partial_batch)  # fmt: skip
-    try:
-        summary = train(cfg, parse_overrides(args.set or []))
-    except Interrupted as exc:
-        print(f"duet train: {exc}", file=sys.stderr)
-        return 130
+    summary = train(cfg, parse_overrides(args.set or []))  # Interrupted: exit status 130
     state = summary.get("state", {})
     skipped = summary.get("skipped_rows") or {}
     note = (f"; skipped {sum(skipped.values())} rows ("
