@@ -28,7 +28,7 @@ import pyarrow as pa
 import soundfile
 
 from duet import layout, publish, schemas, storage
-from duet.hashing import sha256_hex
+from duet.hashing import first_bad_block, sha256_hex
 
 STD_FLOOR = 1e-5
 """The smallest standard deviation a reader divides by (see :meth:`AudioIndex.stats`)."""
@@ -123,6 +123,8 @@ class Member:
     width: int
     sha256: str
     split: str | None = None
+    block_size: int | None = None
+    block_digests: bytes | None = None
 
     @property
     def start(self) -> int:
@@ -138,7 +140,27 @@ class Member:
         row = self.width * np.dtype(self.dtype).itemsize
         return self.start + start * row, count * row
 
-    def rows(self, data: bytes, count: int) -> np.ndarray:
+    def blocks_around(self, offset: int, size: int) -> tuple[int, int]:
+        """(offset, size) of the integrity blocks that hold the shard bytes ``[offset, offset +
+        size)`` of this member's payload (needs ``block_size``)."""
+        block = self.block_size or 0
+        first = (offset - self.start) // block
+        last = (offset + size - 1 - self.start) // block
+        lo = self.start + first * block
+        return lo, min(self.start + (last + 1) * block, self.offset + self.size) - lo
+
+    def check_blocks(self, data: bytes, offset: int, where: str) -> None:
+        """Raise IntegrityError unless ``data`` (whole blocks from shard ``offset``, as
+        :meth:`blocks_around` gives) matches the block digests recorded in the index."""
+        block = self.block_size or 0
+        bad = first_bad_block(
+            data, (offset - self.start) // block, self.block_digests or b"", block
+        )
+        if bad is not None:
+            raise IntegrityError(f"{where}: block {bad} of its bytes in {self.shard} does not "
+                                 "match the index (the shard is corrupt)")  # fmt: skip
+
+    def rows(self, data: bytes | memoryview, count: int) -> np.ndarray:
         """``count`` rows from their bytes: ``[count, width]`` (mel) or ``[count]`` (waveform)."""
         array = np.frombuffer(data, dtype=np.dtype(self.dtype).newbyteorder("<"))
         return array.reshape(count, self.width) if self.width > 1 else array
@@ -149,7 +171,8 @@ class Member:
         mel = row["frames"] is not None
         return cls(row["shard"], row["offset"], row["size"], row["payload_offset"], row["format"],
                    row["dtype"], row["frames"] if mel else row["samples"],
-                   row["n_mels"] or 1, row["sha256"], row["split"])  # fmt: skip
+                   row["n_mels"] or 1, row["sha256"], row["split"], row.get("block_size"),
+                   row.get("block_digests"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -191,6 +214,7 @@ class AudioIndex:
         ).to_pylist():
             self.members.setdefault(row["stream"], {})[row["track_id"]] = Member.of(row)
         self._stats: dict[str, BandStatistics] = {}
+        self._verified: set[tuple[str, str]] = set()
 
     @classmethod
     def open(cls, root: str) -> AudioIndex:
@@ -228,7 +252,8 @@ class AudioIndex:
         m = self.entry(track_id, stream)
         data = self.source.read_range(m.shard, m.offset, m.size)
         if verify and sha256_hex(data) != m.sha256:
-            raise IntegrityError(f"sha256 mismatch for {track_id!r} in {m.shard}")
+            raise IntegrityError(f"sha256 mismatch for {track_id!r} in {m.shard} (the shard "
+                                 "is corrupt)")  # fmt: skip
         return data
 
     def load(self, track_id: str, stream: str, *, verify: bool = False) -> np.ndarray:
@@ -242,7 +267,12 @@ class AudioIndex:
     def read_frames(self, track_id: str, stream: str, start: int, count: int, *,
                     verify: bool = False) -> np.ndarray:  # fmt: skip
         """Frames (mel) or samples (wav) ``[start, start + count)`` as stored (float16 / int16),
-        with one small ranged read; ``verify`` first checks the whole member's sha256."""
+        with one small ranged read.
+
+        ``verify``: the read is widened to the integrity blocks the crop overlaps and each is
+        checked against its digest in the index (IntegrityError on a mismatch). Members of an
+        index written before block checksums existed are read whole and checked against their
+        sha256 on their first verified read in this process, and trusted afterwards."""
         return self._window(self.entry(track_id, stream), track_id, stream, start, count, verify)
 
     def read_window(self, stream: str, track_id: str, start: int, count: int,
@@ -260,9 +290,19 @@ class AudioIndex:
             offset, size = m.span(start, count)
         except MemberError as exc:
             raise MemberError(f"{track_id!r} in {stream}: {exc}") from None
-        if verify:
-            self.read_member(track_id, stream, verify=True)
-        return m.rows(self.source.read_range(m.shard, offset, size), count)
+        if not verify or size == 0:
+            return m.rows(self.source.read_range(m.shard, offset, size), count)
+        where = f"{track_id!r} in {stream}"
+        if m.block_digests is not None and m.block_size:
+            lo, span = m.blocks_around(offset, size)
+            data = self.source.read_range(m.shard, lo, span)
+            m.check_blocks(data, lo, where)
+            return m.rows(memoryview(data)[offset - lo : offset - lo + size], count)
+        if (stream, track_id) in self._verified:  # an index without block checksums:
+            return m.rows(self.source.read_range(m.shard, offset, size), count)
+        whole = self.read_member(track_id, stream, verify=True)  # the whole member, once
+        self._verified.add((stream, track_id))
+        return m.rows(memoryview(whole)[offset - m.offset : offset - m.offset + size], count)
 
     def stats(self, profile: str) -> BandStatistics:
         """Per-band mean and std of a mel profile (``stats/mel-<profile>.json``), float32.

@@ -94,6 +94,8 @@ AUDIO_INDEX = pa.schema(
         pa.field("decode_note", pa.string()),
         pa.field("clipped", pa.int64()),
         pa.field("gain", pa.float64()),
+        pa.field("block_size", pa.int32()),
+        pa.field("block_digests", pa.binary()),
     ]
 )
 """One row per (track, stream). ``shard`` is relative to the dataset root, so a published
@@ -107,7 +109,12 @@ file's headers declare (null: not declared in a form duet reads); ``length_check
 ``short`` (cut, or no decoder finds all it declares) / ``long`` (more than declared), null
 when nothing is declared; ``decode_note`` why a second decoder was used or what does not
 match; ``clipped`` source samples beyond full scale; ``gain`` the factor every stream was
-scaled by so that none is clipped (1.0: untouched)."""
+scaled by so that none is clipped (1.0: untouched).
+
+Integrity of crops (npy members; null in indexes written before these columns existed):
+``block_digests`` the XXH3-64 of every ``block_size`` bytes of the array payload (the last
+block may be shorter), packed little-endian uint64, so a reader verifies a crop by reading and
+checking only the blocks it overlaps (:mod:`duet.index`); ``sha256`` covers the whole member."""
 
 FAILURES = pa.schema(
     [

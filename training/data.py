@@ -21,7 +21,7 @@ import torch
 
 from duet import layout, publish, readers, schemas
 from duet.hashing import derive_seed
-from duet.index import AudioIndex, MemberError
+from duet.index import AudioIndex, IntegrityError, MemberError
 from duet.pipelines.pairs import runs
 from duet.training.store import Store
 
@@ -100,6 +100,42 @@ class Root(AudioIndex):
             ).body
         return self._runs[run]
 
+    def pair_runs(self) -> list[tuple[str, dict]]:
+        """Complete pair runs with their ``_SUCCESS`` bodies, newest first (by ``published``);
+        a marker that does not parse is a run that is not published."""
+        found = []
+        for path in self.store.glob(f"{layout.PAIRS}/*/{layout.SUCCESS}"):
+            run = path.split("/")[-2]
+            try:
+                body = publish.parse(self.store.read(path))
+            except OSError:
+                continue
+            if isinstance(body, dict):
+                found.append((run, body))
+        return sorted(found, key=lambda kv: (kv[1].get("published", 0), kv[0]), reverse=True)
+
+    def epoch_rows(self, run: str, body: dict, strategy: str, epoch: int) -> int:
+        """Rows of one strategy's manifest of one epoch in a run (0 when it has none): from
+        the run's marker, or from the manifest itself when the marker does not say."""
+        stats = (body.get("stats") or {}).get(strategy, {}).get(f"{epoch:04d}")
+        if isinstance(stats, dict) and isinstance(stats.get("rows"), int):
+            return stats["rows"]
+        try:
+            return self.manifest(run, strategy, epoch).num_rows
+        except (publish.NotPublished, OSError):
+            return 0
+
+    def run_for(self, strategy: str, epoch: int) -> str | None:
+        """The newest complete pair run that has rows of ``strategy`` in ``epoch``, or None.
+        ``pairs/LATEST`` is not required to hold the strategy: a newer run made for another
+        recipe does not hide an older one that has it."""
+        for run, body in self.pair_runs():
+            if strategy in (body.get("strategies") or []) and self.epoch_rows(
+                run, body, strategy, epoch
+            ):
+                return run
+        return None
+
     def manifest(self, run: str, strategy: str, epoch: int) -> pa.Table:
         """One epoch's manifest of a published run (the file its ``_SUCCESS`` lists)."""
         data = self.store.read(runs.manifest(run, self._run(run), strategy, epoch))
@@ -134,6 +170,11 @@ class View:
                 layout.slug(value, f"view {self.name!r}: {what}")
 
 
+SKIP_REASONS = ("missing", "corrupt", "unreadable")
+"""Why a row is skipped: a member or vector not in the index (or a window outside it), bytes
+that fail verification, a read that fails."""
+
+
 @dataclass
 class Counters:
     samples: int = 0
@@ -145,14 +186,22 @@ class Counters:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
-def plan(rows: int, batch_size: int, rank: int, world: int) -> int:
-    """Batches per rank for a manifest of ``rows`` (the same on every rank)."""
-    return (rows // world) // batch_size
+def plan(rows: int, batch_size: int, rank: int, world: int, partial: bool = False) -> int:
+    """Batches per rank for a manifest of ``rows`` (the same on every rank): each rank has
+    ``rows // world`` rows; their tail that does not fill a batch is dropped, or with
+    ``partial`` forms a last, smaller batch (small catalogues)."""
+    per_rank = rows // world
+    return -(-per_rank // batch_size) if partial else per_rank // batch_size
 
 
-def batch_rows(batch: int, batch_size: int, rank: int, world: int) -> np.ndarray:
-    """Manifest rows of one batch of one rank."""
-    return rank + world * (batch * batch_size + np.arange(batch_size))
+def batch_rows(batch: int, batch_size: int, rank: int, world: int,
+               per_rank: int | None = None) -> np.ndarray:  # fmt: skip
+    """Manifest rows of one batch of one rank (``per_rank``: the rank's row count, which
+    shortens a partial last batch)."""
+    positions = batch * batch_size + np.arange(batch_size)
+    if per_rank is not None:
+        positions = positions[positions < per_rank]
+    return rank + world * positions
 
 
 def _lookup(vectors: dict[str, np.ndarray], track: str, table: str) -> Callable[[], np.ndarray]:
@@ -167,15 +216,16 @@ class EpochBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, root: Root, run: str, strategy: str, epoch: int, views: tuple[View, ...],
                  batch_size: int, seed: int, rank: int = 0, world: int = 1, start_batch: int = 0,
-                 verify: bool = False):  # fmt: skip
+                 verify: bool = False, partial: bool = False):  # fmt: skip
         self.root, self.run, self.strategy, self.epoch = root, run, strategy, epoch
         self.views, self.batch_size, self.seed = views, batch_size, seed
         self.rank, self.world, self.start_batch, self.verify = rank, world, start_batch, verify
         table = root.manifest(run, strategy, epoch)
         self.columns = {c: table.column(c).to_pylist() for c in
                         ("anchor_id", "positive_id", "anchor_offset", "positive_offset")}  # fmt: skip
-        self.batches = plan(table.num_rows, batch_size, rank, world)
-        self.dropped = table.num_rows - self.batches * batch_size * world
+        self.batches = plan(table.num_rows, batch_size, rank, world, partial)
+        self.per_rank = table.num_rows // world
+        self.dropped = table.num_rows - min(self.batches * batch_size, self.per_rank) * world
         self.counters = Counters()
 
     def __len__(self) -> int:
@@ -209,14 +259,25 @@ class EpochBatches(torch.utils.data.IterableDataset):
             return (array - stats.mean) / stats.std
         return array
 
-    def make_batch(self, batch: int) -> dict | None:
-        rows = batch_rows(batch, self.batch_size, self.rank, self.world)
+    def make_batch(self, batch: int) -> dict:
+        """One batch: ``{view: tensor, "ids": [...], "batch": b, "skipped": n, "reasons": {}}``
+        (no view tensors and ``"empty": True`` when every row was skipped). A row is skipped,
+        counted by reason and logged when one of its reads fails (member missing from the
+        index, a window outside it, bytes that fail verification, a failed read)."""
+        rows = batch_rows(batch, self.batch_size, self.rank, self.world, self.per_rank)
+        reasons: dict[str, int] = {}
+
+        def skip(row: int, reason: str, exc: Exception) -> None:
+            log.warning("skipping row %d of %s epoch %d: %s", row, self.strategy, self.epoch, exc)
+            self.counters.skip(reason)
+            reasons[reason] = reasons.get(reason, 0) + 1
+
         reads = {}
         for row in rows:
             try:
                 fetch = [self._window(v, row, i) for i, v in enumerate(self.views)]
             except MemberError as exc:
-                self.counters.skip(str(exc).split(" ", 1)[-1][:60])
+                skip(row, "missing", exc)
                 continue
             reads[row] = [self.root.store.pool.submit(f) for f in fetch]
         out: dict = {v.name: [] for v in self.views}
@@ -224,29 +285,24 @@ class EpochBatches(torch.utils.data.IterableDataset):
         for row, futures in reads.items():
             try:
                 arrays = [f.result() for f in futures]
+            except IntegrityError as exc:
+                skip(row, "corrupt", exc)
+                continue
             except (MemberError, OSError) as exc:
-                log.warning(
-                    "skipping row %d of %s epoch %d: %s", row, self.strategy, self.epoch, exc
-                )
-                self.counters.skip(type(exc).__name__)
+                skip(row, "unreadable", exc)
                 continue
             for view, array in zip(self.views, arrays, strict=True):
                 out[view.name].append(self._standardise(view, array))
             out["ids"].append(self.columns["anchor_id"][row])
+        done = {"batch": batch, "ids": out["ids"], "skipped": len(rows) - len(out["ids"]),
+                "reasons": reasons}  # fmt: skip
         if not out["ids"]:
-            return None
+            return {**done, "empty": True}
         self.counters.samples += len(out["ids"])
-        batch_out = {v.name: torch.from_numpy(np.stack(out[v.name])) for v in self.views}
-        return {
-            **batch_out,
-            "ids": out["ids"],
-            "batch": batch,
-            "skipped": len(rows) - len(out["ids"]),
-        }
+        return {**done, **{v.name: torch.from_numpy(np.stack(out[v.name])) for v in self.views}}
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         for batch in range(self.start_batch + worker, self.batches, workers):
-            result = self.make_batch(batch)
-            yield result if result is not None else {"batch": batch, "empty": True}
+            yield self.make_batch(batch)

@@ -121,9 +121,9 @@ def load_model(model_file_path: str, data_uri: str | None = None, hop_ms: float 
     model. ``data_uri``: the dataset root it was trained on, for the mel band statistics of a
     checkpoint that does not store them. Raises ``DuetError`` (``CheckpointError``) for an
     unreadable checkpoint or a mel the waveform cannot reproduce."""
-    from duet.training.loop import _read
+    from duet.training.runfiles import read
 
-    blob = _read(model_file_path, None)
+    blob = read(model_file_path, None)
     if blob is None:
         raise checkpoint.CheckpointError(f"{model_file_path}: no such checkpoint")
     saved = checkpoint.loads(blob, model_file_path)

@@ -241,3 +241,27 @@ def select_mel(views: list[dict], profile: str, recipe: str) -> list[dict]:
                           f"to the stream the pairs were made on; mel_profile does not apply")  # fmt: skip
     return [{**v, "stream": f"mel-{profile}", "profile": profile} if v in mel else v
             for v in views]  # fmt: skip
+
+
+ENCODERS = {"choi": "choi 5-conv", "choi-cpc": "choi 5-conv + GRU", "ferraro": "ferraro 7-conv",
+            "pemr": "fcn4 + transformer"}  # fmt: skip
+"""The audio encoder of each system whose backbone is fixed (``contrastive`` names its own)."""
+
+
+def describe(name: str) -> dict[str, str]:
+    """One row of ``duet recipes``: the recipe's system, strategy, streams (and embedding
+    tables), encoder and crop lengths."""
+    recipe = load_recipe(name)
+    views = recipe["views"]
+    streams = [v.stream for v in views if v.stream]
+    tables = [v.table or v.genres for v in views if not v.stream and (v.table or v.genres)]
+    crops = sorted({f"{v.length} {'frames' if v.stream.startswith('mel-') else 'samples'}"
+                    for v in views if v.stream})  # fmt: skip
+    return {
+        "recipe": name,
+        "system": recipe["system"],
+        "strategy": recipe["strategy"],
+        "streams": ", ".join(dict.fromkeys(streams + tables)),
+        "encoder": ENCODERS.get(recipe["system"], str(recipe.get("backbone"))),
+        "crop": ", ".join(crops) or "-",
+    }

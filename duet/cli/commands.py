@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pairs": ("pairs", "per-epoch pair manifests for every strategy (Beam job)"),
     "nightly": ("nightly", "playlists → co-occurrence → embeddings → pairs, skipping stages "
                 "whose inputs did not change"),
+    "recipes": ("recipes", "list the training recipes: system, strategy, streams, encoder, crop"),
     "train": ("train", "train a published system on a dataset root (local, s3://, gs://)"),
     "embed": ("embed", "track embeddings from a checkpoint (Parquet id, vector)"),
     "evaluate": ("evaluate", "linear probe, triplet accuracy and playlist continuation"),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from duet.training.loop import embed
+from duet.training.embed import embed
 from duet.training.summary import SUMMARIES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("One vector per indexed track from the encoder's windows; a track "
+                          "shorter than one window is looped to fill it, and the output's "
+                          "metadata (duet.short_tracks) lists those tracks.")  # fmt: skip
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--output", required=True, help="Parquet file URI")
@@ -23,7 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    n = embed(args.checkpoint, args.data, args.output, endpoint_url=args.s3_endpoint_url,
-              device=args.device, summary=args.summary)  # fmt: skip
-    print(f"embedded {n:,} tracks -> {args.output}")
+    done = embed(args.checkpoint, args.data, args.output, endpoint_url=args.s3_endpoint_url,
+                 device=args.device, summary=args.summary)  # fmt: skip
+    looped = (f" ({done['looped']:,} shorter than the {done['window']}-row window, looped)"
+              if done["looped"] else "")  # fmt: skip
+    print(f"embedded {done['tracks']:,} tracks of {done['stream']}{looped} -> {args.output}")
     return 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from duet.hashing import sha256_hex
+from duet.hashing import BLOCK_BYTES, block_digests, sha256_hex
 
 
 @dataclass
@@ -32,6 +32,14 @@ class Member:
     @property
     def sha256(self) -> str:
         return sha256_hex(self.data)
+
+    def blocks(self) -> dict:
+        """The index fields that let a reader verify a crop (npy members; FLAC members are
+        read whole and verified by ``sha256``)."""
+        if self.format != "npy":
+            return {"block_size": None, "block_digests": None}
+        payload = memoryview(self.data)[self.payload_offset :]
+        return {"block_size": BLOCK_BYTES, "block_digests": block_digests(payload)}
 
 
 def npy_bytes(array: np.ndarray) -> tuple[bytes, int]:

@@ -125,7 +125,7 @@ class ShardWriter:
                 "dtype": member.dtype, "sample_rate": member.sample_rate,
                 "profile": member.profile, "samples": member.samples, "frames": member.frames,
                 "n_mels": member.n_mels, "duration": member.duration, "sha256": member.sha256,
-                "split": split, **(extra_index or {}),
+                "split": split, **member.blocks(), **(extra_index or {}),
             })  # fmt: skip
         self.tracks += 1
         self.audio_seconds += members[0].duration

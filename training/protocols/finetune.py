@@ -86,10 +86,10 @@ def finetune(checkpoint_uri: str, data_uri: str, truth: dict[str, np.ndarray],
     train / val / test ``splits``, reading audio from the dataset root ``data_uri``. Returns
     the test ``roc_auc`` / ``pr_auc`` (tag-wise macro) with their std over ``runs``, the
     epochs each run trained, and the split sizes."""
-    from duet.training.loop import _read
+    from duet.training import runfiles
     from duet.training.store import Store
 
-    blob = _read(checkpoint_uri, None)
+    blob = runfiles.read(checkpoint_uri, None)
     if blob is None:
         raise checkpoint.CheckpointError(f"{checkpoint_uri}: no such checkpoint")
     saved = checkpoint.loads(blob, checkpoint_uri)
