@@ -149,6 +149,7 @@ def test_w2v_on_the_train_split_sees_only_train_tracks(planted, tmp_path):
     ids = set(vectors(os.path.join(str(tmp_path), "emb", "w2v")))
     assert ids and not any(t.endswith("t00") for t in ids)
     assert body["counts"]["entries_outside_split"] > 0
+    assert body["dropped"]["outside_split"] == body["counts"]["tracks_read"] - len(ids) > 0
     assert body["inputs"]["splits"]["uri"] == splits
 
 
@@ -225,12 +226,10 @@ def test_cf_on_the_train_split_excludes_test_tracks(planted, tmp_path):
     assert code == 0
     ids = set(vectors(os.path.join(str(tmp_path), "emb", "cf-bpr")))
     assert ids and not ids & test
-    assert (
-        publish.read_success(os.path.join(str(tmp_path), "emb", "cf-bpr"))["inputs"]["splits"][
-            "uri"
-        ]
-        == splits
-    )
+    body = publish.read_success(os.path.join(str(tmp_path), "emb", "cf-bpr"))
+    assert body["inputs"]["splits"]["uri"] == splits
+    assert body["dropped"] == {"outside_split": body["counts"]["tracks_read"] - len(ids)}
+    assert body["dropped"]["outside_split"] >= len(test)
 
 
 def test_unknown_cf_model_is_rejected(tmp_path):
