@@ -16,6 +16,7 @@ from duet import schemas
 from duet.cli import main
 from duet.pipelines.audio.manifest import read_manifest
 from duet.training.evaluate import read_labels
+from tests.support.helpers import cli_error
 
 ROWS = [(p, t) for p in (7, 8, 9, 10) for t in range(p, p + 3)]
 """4 playlists of 3 tracks, ids written as numbers."""
@@ -93,16 +94,14 @@ def test_equal_positions_keep_the_input_order_across_files(tmp_path):
     assert counts["entries_without_pos"] == 1
 
 
-def test_a_pos_column_that_is_not_numeric_is_reported_not_guessed(tmp_path):
+def test_a_pos_column_that_is_not_numeric_is_reported_not_guessed(tmp_path, capsys):
     pq.write_table(pa.table({"playlist_id": ["p", "p"], "track_id": ["a", "b"],
                              "pos": ["1", "0"]}), tmp_path / "text.parquet")  # fmt: skip
-    out = str(tmp_path / "out")
-    main(["playlists", "--input", str(tmp_path / "text.parquet"), "--format", "table",
-          "--output", out])  # fmt: skip
-    failures = schemas.read_table(
-        os.path.join(out, "playlists_failures.parquet"), schemas.SOURCE_FAILURES
-    ).to_pylist()
-    assert any("positions must be numbers" in f["error"] for f in failures)
+    out = tmp_path / "out"
+    error = cli_error(capsys, ["playlists", "--input", str(tmp_path / "text.parquet"),
+                               "--format", "table", "--output", str(out)])  # fmt: skip
+    assert "column 'pos' has type string; positions must be numbers" in error
+    assert not (out / "playlists.parquet" / "_SUCCESS").exists()
 
 
 def test_mpd_positions_follow_the_same_rule(tmp_path):

@@ -170,10 +170,10 @@ class Sources:
         ids = self.audio
         if ids is None:
             uri = self.inputs.uri("playlists")
-            if not storage.exists(publish.marker_uri(uri)):
+            if publish.read_success(uri) is None:
                 return None
-            lists = schemas.read_table(uri, schemas.PLAYLISTS).column("track_ids")
-            ids = pc.unique(pc.list_flatten(lists))
+            table = schemas.read_published(uri, schemas.PLAYLISTS, MADE_BY["playlists"])
+            ids = pc.unique(pc.list_flatten(table.column("track_ids")))
         if self.in_split is not None:
             ids = ids.filter(pc.is_in(ids, value_set=self.in_split))
         return ids
