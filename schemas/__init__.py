@@ -73,20 +73,16 @@ class SchemaError(DuetError, ValueError):
 
 
 def is_id_type(kind: pa.DataType) -> bool:
-    """Whether ids stored as ``kind`` are read (see :func:`id_strings`): any integer or string
-    type, dictionary-encoded or not."""
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return (pa.types.is_integer(kind) or pa.types.is_string(kind)
-            or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))  # fmt: skip
+    """Ids stored as ``kind`` are read: any integer or string type, dictionary-encoded or not."""
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def id_strings(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
-    """The id rule (:func:`id_text`) for a column, in every table reader (playlists,
-    manifests, labels, splits, published tables): ids of any integer or string Arrow type
-    become the strings the CSV reader makes of them — ``7`` → ``"7"``, ``-3`` → ``"-3"`` — so a table written by pandas with int64 ids
-    means what the same rows as CSV mean. Nulls stay null. Other types (floating point,
-    boolean, binary, ...) raise SchemaError: their text is ambiguous (``7.0`` or ``7``?)."""
+    """The id rule (:func:`id_text`) for a column, in every table reader (playlists, manifests,
+    labels, splits, published tables): ids of any integer or string Arrow type become the
+    strings the CSV reader makes (``7`` → ``"7"``), so int64 ids written by pandas mean what the
+    same rows as CSV mean; nulls stay null. Other types (float, bool, ...) raise SchemaError."""
     column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
     if not is_id_type(column.type):
         raise SchemaError(f"ids must be integers or strings, not {column.type}")
@@ -96,9 +92,8 @@ def id_strings(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def ids_as_strings(table: pa.Table, columns: Iterable[str]) -> pa.Table:
-    """``table`` with each of ``columns`` that it has and whose type is an id type
-    (:func:`is_id_type`) turned into strings by :func:`id_strings`; columns of other types are
-    left for the caller to report."""
+    """``table`` with those of ``columns`` it has that are of an id type as strings
+    (:func:`id_strings`); other types are left for the caller to report."""
     for name in columns:
         if name in table.column_names and is_id_type(table.schema.field(name).type):
             where = table.column_names.index(name)
