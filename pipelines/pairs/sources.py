@@ -172,7 +172,7 @@ class Sources:
             uri = self.inputs.uri("playlists")
             if publish.read_success(uri) is None:
                 return None
-            table = schemas.read_published(uri, schemas.PLAYLISTS, MADE_BY["playlists"])
+            table = readers.read_published(uri, schemas.PLAYLISTS, MADE_BY["playlists"])
             ids = pc.unique(pc.list_flatten(table.column("track_ids")))
         if self.in_split is not None:
             ids = ids.filter(pc.is_in(ids, value_set=self.in_split))

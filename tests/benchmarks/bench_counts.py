@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from duet import publish, schemas
+from duet import publish, readers, schemas
 from duet.pipelines.cooccurrence import job as cooc
 from tests.support.bench import playlists_file, run_cli
 
@@ -50,7 +50,7 @@ def run(sizes: tuple[int, ...] = (20_000, 60_000), cache: str | None = None) -> 
     s, gb = run_cli(
         ["--at-once", playlists_file(cache, n), at_once], "tests.benchmarks.bench_counts"
     )
-    new = schemas.read_published(
+    new = readers.read_published(
         os.path.join(cache, f"counts-{n}", "cooc", "counts.parquet"), schemas.COOCCURRENCE, "bench"
     )
     old = schemas.read_table(at_once, schemas.COOCCURRENCE)
