@@ -68,6 +68,39 @@ def track_id_problem(value: object) -> str | None:
     return None
 
 
+class SchemaError(DuetError, ValueError):
+    """A table does not match its declared schema."""
+
+
+def is_id_type(kind: pa.DataType) -> bool:
+    """Ids stored as ``kind`` are read: any integer or string type, dictionary-encoded or not."""
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def id_strings(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """The id rule (:func:`id_text`) for a column, in every table reader (playlists, manifests,
+    labels, splits, published tables): ids of any integer or string Arrow type become the
+    strings the CSV reader makes (``7`` → ``"7"``), so int64 ids written by pandas mean what the
+    same rows as CSV mean; nulls stay null. Other types (float, bool, ...) raise SchemaError."""
+    column = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+    if not is_id_type(column.type):
+        raise SchemaError(f"ids must be integers or strings, not {column.type}")
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return column if column.type.equals(pa.string()) else column.cast(pa.string())
+
+
+def ids_as_strings(table: pa.Table, columns: Iterable[str]) -> pa.Table:
+    """``table`` with those of ``columns`` it has that are of an id type as strings
+    (:func:`id_strings`); other types are left for the caller to report."""
+    for name in columns:
+        if name in table.column_names and is_id_type(table.schema.field(name).type):
+            where = table.column_names.index(name)
+            table = table.set_column(where, name, id_strings(table.column(where)))
+    return table
+
+
 AUDIO_INDEX = pa.schema(
     [
         pa.field("track_id", pa.string(), nullable=False),
@@ -262,10 +295,6 @@ index stream, e.g. ``wav-22050`` or ``mel-choi``) and offsets and ``length`` in 
 (samples or frames); ``positive_offset`` is null for single-window strategies (cpc)."""
 
 
-class SchemaError(DuetError, ValueError):
-    """A table does not match its declared schema."""
-
-
 def conform(table: pa.Table, schema: pa.Schema, *, what: str = "table") -> pa.Table:
     """Return ``table`` with exactly ``schema``'s columns and types, or raise SchemaError.
 
@@ -276,6 +305,13 @@ def conform(table: pa.Table, schema: pa.Schema, *, what: str = "table") -> pa.Ta
     for field in schema:
         if field.name in table.column_names:
             column = table.column(field.name)
+            if pa.types.is_string(field.type) and is_id_type(column.type):
+                column = id_strings(column)
+            elif pa.types.is_string(field.type) and not pa.types.is_null(column.type):
+                raise SchemaError(
+                    f"{what}: column {field.name!r} has type {column.type}, expected strings "
+                    "(integers are read as their decimal strings)"
+                )
             if not column.type.equals(field.type):
                 try:
                     column = column.cast(field.type)
@@ -328,16 +364,17 @@ def parquet_from_bytes(data: bytes) -> pa.Table:
 
 
 def table_from_bytes(data: bytes, name: str, strings: tuple[str, ...] = ()) -> pa.Table:
-    """A Parquet, JSONL or CSV table (by ``name``'s suffix, ``.gz`` allowed for text); CSV
-    columns named in ``strings`` stay strings (ids like "007" must not become numbers)."""
+    """A Parquet, JSONL or CSV table (by ``name``'s suffix, ``.gz`` allowed for text). The id
+    columns named in ``strings`` are read as strings: CSV text as written (ids like "007" must
+    not become numbers), integer ids of Parquet and JSONL by :func:`id_strings`."""
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
 
     name = name.lower().removesuffix(".gz")
     if name.endswith(".parquet"):
-        return parquet_from_bytes(data)
+        return ids_as_strings(parquet_from_bytes(data), strings)
     if name.endswith((".jsonl", ".json", ".ndjson")):
-        return pajson.read_json(arrow_reader(data))
+        return ids_as_strings(pajson.read_json(arrow_reader(data)), strings)
     types = {column: pa.string() for column in strings}
     return pacsv.read_csv(
         arrow_reader(data), convert_options=pacsv.ConvertOptions(column_types=types)

@@ -56,6 +56,21 @@ def test_w2v_defaults_are_the_papers_with_whole_playlist_window(tmp_path):
     assert body["inputs"]["playlists"]["fingerprint"] and body["wall_time_s"] >= 0
 
 
+FOURTEEN = [list("abcdefgh"), list("abcij"), list("defkl"), list("mn")]
+"""14 tracks: a–f in two playlists, the other 8 in one."""
+
+
+def test_w2v_counts_the_tracks_min_count_leaves_without_a_vector(tmp_path, capsys):
+    playlists = write_playlists(str(tmp_path), FOURTEEN)
+    argv = ["embeddings", "w2v", "--playlists", playlists, "--output", str(tmp_path),
+            "--min-count", "2", "--epochs", "1", "--deterministic"]  # fmt: skip
+    assert main(argv) == 0
+    body = publish.require_success(str(tmp_path / "emb" / "w2v"))
+    assert body["counts"]["vectors"] == 6 and body["counts"]["tracks_read"] == 14
+    assert body["dropped"] == {"below_min_count": 8, "outside_split": 0}
+    assert "8 of 14 tracks (below_min_count 8)" in capsys.readouterr().out
+
+
 def test_w2v_places_tracks_of_the_same_playlists_together(planted, tmp_path):
     job = w2v.W2VJob(planted["playlists"], str(tmp_path), vector_size=32, deterministic=True)
     job.run()
@@ -134,6 +149,7 @@ def test_w2v_on_the_train_split_sees_only_train_tracks(planted, tmp_path):
     ids = set(vectors(os.path.join(str(tmp_path), "emb", "w2v")))
     assert ids and not any(t.endswith("t00") for t in ids)
     assert body["counts"]["entries_outside_split"] > 0
+    assert body["dropped"]["outside_split"] == body["counts"]["tracks_read"] - len(ids) > 0
     assert body["inputs"]["splits"]["uri"] == splits
 
 
@@ -210,12 +226,10 @@ def test_cf_on_the_train_split_excludes_test_tracks(planted, tmp_path):
     assert code == 0
     ids = set(vectors(os.path.join(str(tmp_path), "emb", "cf-bpr")))
     assert ids and not ids & test
-    assert (
-        publish.read_success(os.path.join(str(tmp_path), "emb", "cf-bpr"))["inputs"]["splits"][
-            "uri"
-        ]
-        == splits
-    )
+    body = publish.read_success(os.path.join(str(tmp_path), "emb", "cf-bpr"))
+    assert body["inputs"]["splits"]["uri"] == splits
+    assert body["dropped"] == {"outside_split": body["counts"]["tracks_read"] - len(ids)}
+    assert body["dropped"]["outside_split"] >= len(test)
 
 
 def test_unknown_cf_model_is_rejected(tmp_path):

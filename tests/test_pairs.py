@@ -198,6 +198,23 @@ def test_lookup_strategies_list_each_track_with_its_tables_once(tmp_path):
     assert len(orders) > 1
 
 
+def test_lookup_coverage_counts_every_track_of_the_playlists_without_audio_index(tmp_path):
+    root = str(tmp_path / "root")
+    (tmp_path / "rows.csv").write_text("playlist_id,track_id\n" + "".join(
+        f"p{i},{t}\n" for i, tracks in enumerate([list("abcdefgh"), list("abcij"), list("defkl"), list("mn")])
+        for t in tracks))  # fmt: skip
+    assert main(["playlists", "--input", str(tmp_path / "rows.csv"), "--format", "table",
+                 "--output", root]) == 0  # fmt: skip
+    assert main(["embeddings", "w2v", "--playlists", os.path.join(root, "playlists.parquet"),
+                 "--output", root, "--min-count", "2", "--epochs", "1", "--deterministic"]) == 0  # fmt: skip
+    assert main(["pairs", "--data", root, "--strategies", "w2v", "--epochs", "1"]) == 0
+    with open(os.path.join(root, "pairs", "LATEST")) as f:
+        run = f.read().strip()
+    stats = publish.require_success(os.path.join(root, "pairs", run))["stats"]["w2v"]["0000"]
+    assert (stats["eligible"], stats["rows"], stats["unpaired"]) == (14, 6, 8)
+    assert stats["coverage"] == round(6 / 14, 6)
+
+
 def test_split_keeps_only_its_tracks(tmp_path):
     root = str(tmp_path)
     lists = [[f"t{i}", f"t{i + 1}", f"t{i + 2}"] for i in range(0, 30, 3)]

@@ -110,6 +110,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                             f"{counts['tracks_over_slots']:,} over 10 genres)")]  # fmt: skip
     else:
         rows.append(("vectors", f"{counts['vectors']:,} tracks"))
+        dropped = {reason: n for reason, n in body.get("dropped", {}).items() if n}
+        if dropped:
+            rows.append(("no vector", f"{sum(dropped.values()):,} of {counts['tracks_read']:,} "
+                         "tracks (" + ", ".join(f"{r} {n:,}" for r, n in dropped.items()) + ")"))  # fmt: skip
     if counts.get("long_playlists"):
         rows.append(("long playlists", f"{counts['long_playlists']:,} split into pieces of 10 000"))
     if body["config"].get("split"):

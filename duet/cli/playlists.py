@@ -74,6 +74,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     print_table([
         ("playlists", f"{counts['playlists']:,} ({counts['entries']:,} entries of "
                       f"{counts['entries_read']:,} read) -> {tables[0]}"),
+        ("without pos", f"{counts['entries_without_pos']:,} entries read without a position "
+                        "(placed after the positioned ones, in input order)"),
         ("track meta", f"{counts['tracks_with_meta']:,} tracks -> {tables[1]}"),
         ("wall time", f"{done.wall:.1f} s"),
     ])  # fmt: skip

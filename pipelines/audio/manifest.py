@@ -16,7 +16,6 @@ import pyarrow.csv as pacsv
 
 from duet import schemas, storage
 from duet.errors import DuetError
-from duet.schemas import track_id_problem
 
 _GLOB_CHARS = set("*?[")
 ID_FROM = ("path", "stem")
@@ -82,7 +81,7 @@ def _records_from_table(data: bytes, kind: str, spec: str, columns: Columns) -> 
     names = {columns.track_id: "track_id", columns.audio_uri: "audio_uri", "split": "split"}
     try:
         if kind == "parquet":
-            table = schemas.parquet_from_bytes(data)
+            table = schemas.ids_as_strings(schemas.parquet_from_bytes(data), (columns.track_id,))
         else:
             options = pacsv.ConvertOptions(strings_can_be_null=False,
                                            column_types=dict.fromkeys(names, pa.string()))  # fmt: skip
@@ -126,7 +125,8 @@ def _check_rows(records: list[dict | None], base: str, failures: list[dict]) -> 
         if record is None:
             continue
         track_id, uri, split = record.get("track_id"), record.get("audio_uri"), record.get("split")
-        problem = track_id_problem(track_id)
+        problem = schemas.id_problem(track_id)
+        track_id = schemas.id_text(track_id) if problem is None else track_id
         if problem is None and (not isinstance(uri, str) or not uri):
             problem = "audio_uri is missing or not a string"
         if problem is None and split is not None and split not in ("train", "val", "test"):

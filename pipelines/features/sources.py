@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from duet import publish, readers, schemas, storage
 from duet.errors import DuetError
-from duet.pipelines.audio.manifest import is_glob, read_manifest, track_id_problem
+from duet.pipelines.audio.manifest import is_glob, read_manifest
 from duet.pipelines.shardset.writer import failure
+from duet.schemas import track_id_problem
 
 LAYOUTS = ("melon", "npy")
 ID_RULES = ("stem", "path")

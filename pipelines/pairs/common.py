@@ -36,7 +36,7 @@ ONE_PAIR_PER_TRACK = ("playlist_co", "playlist_tco")
 
 
 class EpochStats(TypedDict):
-    eligible: int  # tracks with audio (in the split) the strategy could pair
+    eligible: int  # the catalogue: tracks with audio, else the playlists' tracks (in the split)
     rows: int
     tracks_covered: int
     coverage: float

@@ -163,6 +163,30 @@ class Sources:
         return mask
 
     @cached_property
+    def catalogue(self) -> pa.Array | None:
+        """The tracks every strategy's coverage is measured over, whatever the strategy can
+        pair: those with audio when the root has an audio index, else every track of the
+        playlists table; in the split. None when neither table is published."""
+        ids = self.audio
+        if ids is None:
+            uri = self.inputs.uri("playlists")
+            if publish.read_success(uri) is None:
+                return None
+            table = readers.read_published(uri, schemas.PLAYLISTS, MADE_BY["playlists"])
+            ids = pc.unique(pc.list_flatten(table.column("track_ids")))
+        if self.in_split is not None:
+            ids = ids.filter(pc.is_in(ids, value_set=self.in_split))
+        return ids
+
+    def catalogue_size(self, eligible: pa.Array) -> int:
+        """Tracks in the catalogue, counting also any of ``eligible`` (distinct ids the strategy
+        could pair) that it lacks: the denominator of coverage."""
+        if self.catalogue is None:
+            return len(eligible)
+        outside = pc.sum(pc.invert(pc.is_in(eligible, value_set=self.catalogue))).as_py()
+        return len(self.catalogue) + int(outside or 0)
+
+    @cached_property
     def playlists(self):
         table = read(
             self.inputs, "playlists", schemas.PLAYLISTS, "playlist_co needs the playlists table"

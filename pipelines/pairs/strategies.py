@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from duet.hashing import derive_seed
 from duet.pipelines.pairs import kernels
@@ -48,8 +47,8 @@ def _stats(eligible: int, rows: int, covered: int, *, pairs: int | None = None,
 
 
 def pair_indices(sources: Sources, strategy: str, seed: int, epoch: int):
-    """The pairing itself: (ids, anchors, positives, number of eligible tracks), pairs as
-    indices into ``ids``."""
+    """The pairing itself: (ids, anchors, positives, tracks of the catalogue), pairs as indices
+    into ``ids``; coverage is measured over the catalogue (``Sources.catalogue``)."""
     s = epoch_seed(seed, epoch, strategy)
     rng = np.random.Generator(np.random.PCG64(s))
     if strategy == "playlist_tco":
@@ -65,7 +64,7 @@ def pair_indices(sources: Sources, strategy: str, seed: int, epoch: int):
         order = rng.permutation(len(indptr) - 1)
         one_pair = strategy in ONE_PAIR_PER_TRACK
         anchors, positives = kernels.pair_off(indptr, indices, order, available, s, one_pair)
-    return ids, anchors, positives, int(available.sum())
+    return ids, anchors, positives, sources.catalogue_size(ids.filter(pa.array(available)))
 
 
 def paired_epoch(
@@ -87,7 +86,8 @@ def lookup_epoch(
     sources: Sources, strategy: str, seed: int, epoch: int
 ) -> tuple[pa.Table, EpochStats]:
     """One row per eligible track with the embedding(s), in a fresh random order. Coverage is
-    over the tracks with audio (in the split): those without the embedding are unpaired."""
+    over the catalogue (``Sources.catalogue``: the tracks with audio, else the playlists'
+    tracks, in the split): those without the embedding are unpaired."""
     ids = sources.lookup(strategy)
     ids = ids.filter(pa.array(sources.eligible(ids)))
     rng = np.random.Generator(np.random.PCG64(epoch_seed(seed, epoch, strategy)))
@@ -97,10 +97,7 @@ def lookup_epoch(
         "epoch": pa.array(np.full(n, epoch, np.int32)), "strategy": pa.repeat(strategy, n),
         "anchor_id": ids.take(pa.array(order)), "positive_id": pa.nulls(n, pa.string()),
     })  # fmt: skip
-    population = sources.audio if sources.audio is not None else ids
-    if sources.audio is not None and sources.in_split is not None:
-        population = population.filter(pc.is_in(population, value_set=sources.in_split))
-    return table, _stats(max(len(population), n), n, n)
+    return table, _stats(sources.catalogue_size(ids), n, n)
 
 
 def crop_offsets(lengths: np.ndarray, crop: Crop, strategy: str, rng: np.random.Generator):

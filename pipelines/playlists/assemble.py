@@ -33,14 +33,15 @@ def ranks(values: pa.Array) -> np.ndarray:
     return out
 
 
-def _entry_order(group: np.ndarray, pos: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Stable order of entries by (group, pos, rank): one packed 64-bit key when it fits."""
-    pos = pos - pos.min(initial=0)
-    bits = [int(x.max(initial=0)).bit_length() for x in (group, pos, rank)]
-    if sum(bits) > 63:
-        return np.lexsort((rank, pos, group))
-    key = (group.astype(np.int64) << (bits[1] + bits[2])) | (pos << bits[2]) | rank
-    return np.argsort(key, kind="stable")
+def _entry_order(
+    group: np.ndarray, pos: pa.Array, unit: np.ndarray, entry: np.ndarray
+) -> np.ndarray:
+    """The order rule (``common.RECORDS``) as one sort: by playlist ``group``, positioned
+    entries first by position, then input order — the records' ``unit`` order, then the
+    entry's place in its record (``entry`` grows along a record)."""
+    missing = pos.is_null().to_numpy(zero_copy_only=False)
+    values = pos.fill_null(0.0).to_numpy(zero_copy_only=False)
+    return np.lexsort((entry, unit, values, missing, group))
 
 
 def assemble(records: pa.Table) -> tuple[pa.Table, Counter]:
@@ -48,8 +49,8 @@ def assemble(records: pa.Table) -> tuple[pa.Table, Counter]:
 
     One id used by several records (origins): the first origin in sort order is kept; records
     with the same id and origin (rows of one table playlist) are one playlist. Its tracks are
-    ordered by (pos, track id); a track repeated in a playlist counts once (first position);
-    fewer than 2 tracks: dropped.
+    ordered by the order rule of ``common.RECORDS``; a track repeated in a playlist counts once
+    (first position); fewer than 2 tracks: dropped.
     """
     drops: Counter = Counter()
     n = records.num_rows
@@ -77,9 +78,10 @@ def assemble(records: pa.Table) -> tuple[pa.Table, Counter]:
     entry += np.arange(len(entry))
     encoded = pc.dictionary_encode(pc.list_flatten(tracks))
     codes = encoded.indices.to_numpy(zero_copy_only=False)[entry].astype(np.int32)
-    pos = pc.list_flatten(records.column("pos").combine_chunks()).to_numpy(zero_copy_only=False)
+    pos = pc.list_flatten(records.column("pos").combine_chunks()).take(pa.array(entry))
+    unit = np.repeat(records.column("order").to_numpy()[kept], kept_sizes)
     group = np.repeat(group, kept_sizes)
-    codes = codes[_entry_order(group, pos[entry], ranks(encoded.dictionary)[codes])]
+    codes = codes[_entry_order(group, pos, unit, entry)]
     indptr = np.zeros(len(first) + 1, np.int64)
     np.cumsum(np.bincount(group, minlength=len(first)), out=indptr[1:])
     indptr, indices, repeats = dedupe_rows(indptr, codes, len(encoded.dictionary))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -21,13 +22,13 @@ import pyarrow.compute as pc
 from duet import schemas
 from duet.schemas import MAX_ID_BYTES, id_problem, id_text, id_type_problem
 
-Entry = tuple[int, object, list[str], list[str]]
+Entry = tuple[object, object, list[str], list[str]]
 """One playlist entry as a format reads it: (position, track id as found, artist ids, genres);
-the collector checks the id."""
+the collector applies the id and order rules (``schemas.id_text``, :func:`position`)."""
 MAX_EXAMPLES = 20  # failure rows listed per file and reason; all are counted
 POSITIONS = (-(2**62), 2**62)
-"""Entry positions kept (as int64, with room for the assembler's offsets): a ``pos`` outside
-is a failure row, not an overflow."""
+"""Entry positions kept: a ``pos`` outside is a failure row (positions are compared as float64,
+exact for whole numbers up to 2⁵³)."""
 ORIGIN_DIGITS = 12
 
 
@@ -45,13 +46,23 @@ RECORDS = pa.schema(
         pa.field("playlist_id", pa.string(), nullable=False),
         pa.field("origin", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
-        pa.field("pos", pa.list_(pa.int64()), nullable=False),
+        pa.field("pos", pa.list_(pa.float64()), nullable=False),
         pa.field("track_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("order", pa.int64(), nullable=False),
     ]
 )
 """Shuffled between the parse and write steps: one row per playlist record with its valid
-entries (``pos[i]``, ``track_ids[i]``), never empty. ``origin`` names the record, so one id
-used by two records is told apart from rows of one playlist (table rows share origin "")."""
+entries (``pos[i]``, null when the input gives none, and ``track_ids[i]``) in input order,
+never empty. ``origin`` names the record, so one id used by two records is told apart from rows
+of one playlist (table rows share origin ""); ``order`` is the input order of the record's
+unit (:func:`unit_order`), which places rows of one playlist read from several files.
+
+The order rule, the same for every format: a playlist's entries are sorted by position
+(any numeric type, compared as numbers); entries without a position (null, NaN, not a number,
+or no ``pos`` column) follow the positioned ones; ties and unpositioned entries keep the input
+order — files in path order, rows in file order."""
+UNIT_ROWS_BITS = 40
+"""``order`` = file number << 40 | first row of the unit (files of up to 2⁴⁰ rows)."""
 
 
 @dataclass
@@ -69,6 +80,11 @@ class Parsed:
     def entries(self) -> int:
         return len(pc.list_flatten(self.records.column("track_ids")))
 
+    @property
+    def unpositioned(self) -> int:
+        """Entries without a position (they follow the positioned ones, see RECORDS)."""
+        return pc.list_flatten(self.records.column("pos")).null_count
+
 
 def drop(drops: Counter, reason: str, entries: int = 0, playlists: int = 0) -> None:
     if entries:
@@ -84,7 +100,7 @@ class Collector:
         self.source = source
         self.label = label
         self.cols: dict[str, list] = {"playlist_id": [], "origin": []}
-        self.pos: list[int] = []
+        self.pos: list[float | None] = []
         self.tracks: list[str] = []
         self.sizes: list[int] = []
         self.meta: dict[str, tuple[list, list]] = {}
@@ -112,18 +128,20 @@ class Collector:
             drop(self.drops, "empty_playlist", 0, 1)
             return
         kept = 0
-        for pos, raw, artists, genres in tracks:
-            if not POSITIONS[0] <= pos < POSITIONS[1]:
-                self.fail(f"{origin} pos {pos}", f"pos {pos} is out of range", "invalid_position")
+        for number, (pos, raw, artists, genres) in enumerate(tracks):
+            at = position(pos)
+            record = f"{origin} pos {pos}" if pos is not None else f"{origin} entry {number}"
+            if at is not None and not POSITIONS[0] <= at < POSITIONS[1]:
+                self.fail(record, f"pos {pos} is out of range", "invalid_position")
                 drop(self.drops, "invalid_position", 1)
                 continue
             track, problem = id_text(raw), id_problem(raw)
             if problem is not None:
-                self.fail(f"{origin} pos {pos}", problem, "invalid_track_id")
+                self.fail(record, problem, "invalid_track_id")
                 drop(self.drops, "invalid_track_id", 1)
                 continue
             assert track is not None  # id_problem refuses every value id_text cannot read
-            self.pos.append(pos)
+            self.pos.append(at)
             self.tracks.append(track)
             kept += 1
             if track not in self.meta or (artists and not self.meta[track][0]):
@@ -152,13 +170,40 @@ class Collector:
             "playlist_id": pa.array(self.cols["playlist_id"], pa.string()),
             "origin": pa.array(self.cols["origin"], pa.string()),
             "source": pa.array([self.label] * len(self.sizes), pa.string()),
-            "pos": pa.ListArray.from_arrays(offsets, pa.array(self.pos, pa.int64())),
+            "pos": pa.ListArray.from_arrays(offsets, pa.array(self.pos, pa.float64())),
             "track_ids": pa.ListArray.from_arrays(offsets, pa.array(self.tracks, pa.string())),
+            "order": pa.array(np.zeros(len(self.sizes), np.int64)),
         }, schema=RECORDS)  # fmt: skip
         ids = list(self.meta)
         meta = pa.table({"track_id": ids, "artist_ids": [self.meta[t][0] for t in ids],
                          "genres": [self.meta[t][1] for t in ids]}, schema=schemas.TRACK_META)  # fmt: skip
         return Parsed(records, meta, self.failures, self.drops)
+
+
+def position(value: object) -> float | None:
+    """An entry's position under the order rule (RECORDS): a finite number, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def positions(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A ``pos`` column of any numeric type as float64 positions (null where missing or NaN);
+    ValueError for a column that is not numeric."""
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+            or pa.types.is_null(kind)):  # fmt: skip
+        raise ValueError(f"column 'pos' has type {kind}; positions must be numbers")
+    values = pc.cast(column, pa.float64())
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+
+
+def unit_order(file: int, first_row: int) -> int:
+    """The ``order`` of every record of a unit: its file's number in path order, then its
+    first row."""
+    return (file << UNIT_ROWS_BITS) | first_row
 
 
 def strings(values: object) -> list[str]:

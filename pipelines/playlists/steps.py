@@ -33,7 +33,14 @@ from duet.pipelines.csr import string_keys
 from duet.pipelines.playlists import melon, mpd
 from duet.pipelines.playlists import table as plain
 from duet.pipelines.playlists.assemble import assemble, merge_meta
-from duet.pipelines.playlists.common import RECORDS, Collector, Parsed, cap_examples, drop
+from duet.pipelines.playlists.common import (
+    RECORDS,
+    Collector,
+    Parsed,
+    cap_examples,
+    drop,
+    unit_order,
+)
 
 FORMAT_VERSION = 2
 """2: parts stored under tagged names listed in each table's ``_SUCCESS`` (duet.publish)."""
@@ -60,6 +67,7 @@ class PlaylistsCounts(TypedDict):
     playlists: int
     entries: int  # kept in playlists
     entries_read: int
+    entries_without_pos: int  # read without a position: placed after the positioned ones
     tracks_with_meta: int
     failures: int  # unreadable files and records
 
@@ -87,11 +95,13 @@ class PlaylistsJob:
 
 @dataclass(frozen=True)
 class Unit:
-    """One element of work: a file, or the row groups ``groups`` of a Parquet file."""
+    """One element of work: a file, or the row groups ``groups`` of a Parquet file; ``file`` is
+    the file's number in path order (with ``first_row``, the input order of its records)."""
 
     uri: str
     first_row: int = 0
     groups: tuple[int, ...] = ()
+    file: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,13 +136,13 @@ def plan(job: PlaylistsJob) -> Plan:
     """The job's files, units and parts (``job.parts`` or the default, see ROWS_PER_PART)."""
     files = input_files(job.inputs, job.format)
     units, rows = [], 0
-    for uri in files:
+    for number, uri in enumerate(files):
         if job.format == "table" and uri.lower().endswith(".parquet"):
             runs, file_rows = plain.row_group_runs(uri)
-            units += [Unit(uri, first, groups) for first, groups in runs]
+            units += [Unit(uri, first, groups, number) for first, groups in runs]
             rows += file_rows
         else:
-            units.append(Unit(uri))
+            units.append(Unit(uri, file=number))
     size = sum(storage.file_size_and_mtime(u)[0] for u in files)
     parts = job.parts or max(1, math.ceil(size / BYTES_PER_PART), math.ceil(rows / ROWS_PER_PART))
     return Plan(files, units, parts)
@@ -164,8 +174,8 @@ def audio_ids(spec: str, key_column: str = "track_id") -> tuple[pa.Array, pa.Arr
             f"{spec}: needs columns 'track_id' and {key_column!r}; has {table.column_names}"
         )
     table = table.filter(pc.is_valid(table.column(key_column)))
-    return (table.column(key_column).cast(pa.string()).combine_chunks(),
-            table.column("track_id").cast(pa.string()).combine_chunks())  # fmt: skip
+    return (schemas.id_strings(table.column(key_column)).combine_chunks(),
+            schemas.id_strings(table.column("track_id")).combine_chunks())  # fmt: skip
 
 
 def map_to_audio(parsed: Parsed, audio: tuple[pa.Array, pa.Array] | None) -> Parsed:
@@ -198,9 +208,17 @@ def map_to_audio(parsed: Parsed, audio: tuple[pa.Array, pa.Array] | None) -> Par
 
 
 def parse_unit(unit: Unit, job: PlaylistsJob, audio=None) -> Parsed:
-    """One unit → its records, metadata, failures and drops, mapped onto ``audio``."""
+    """One unit → its records (in the unit's input order, see ``common.RECORDS``), metadata,
+    failures and drops, mapped onto ``audio``."""
+    parsed = _parse(unit, job)
+    order = pa.array(np.full(parsed.records.num_rows, unit_order(unit.file, unit.first_row)))
+    parsed.records = parsed.records.set_column(5, "order", order)
+    return map_to_audio(parsed, audio)
+
+
+def _parse(unit: Unit, job: PlaylistsJob) -> Parsed:
     if job.format == "table":
-        return map_to_audio(plain.read_unit(unit.uri, unit.groups, unit.first_row), audio)
+        return plain.read_unit(unit.uri, unit.groups, unit.first_row)
     try:
         data = storage.read_bytes(unit.uri)
     except OSError as exc:
@@ -209,10 +227,8 @@ def parse_unit(unit: Unit, job: PlaylistsJob, audio=None) -> Parsed:
         out.drops["unreadable_file/files"] += 1
         return out.result()
     if job.format == "mpd":
-        parsed = mpd.parse_mpd(data, unit.uri)
-    else:
-        parsed = melon.parse_melon(data, unit.uri, job.melon_genres)
-    return map_to_audio(parsed, audio)
+        return mpd.parse_mpd(data, unit.uri)
+    return melon.parse_melon(data, unit.uri, job.melon_genres)
 
 
 def parse_report(unit: Unit, parsed: Parsed) -> dict:
@@ -220,6 +236,7 @@ def parse_report(unit: Unit, parsed: Parsed) -> dict:
     unmatched = [] if parsed.unmatched is None else parsed.unmatched[:1000].to_pylist()
     return {"source": unit.uri, "first_row": unit.first_row, "drops": dict(parsed.drops),
             "failures": parsed.failures, "entries": parsed.entries,
+            "unpositioned": parsed.unpositioned,
             "playlists": parsed.records.num_rows, "unmatched": sorted(unmatched)[:SAMPLE]}  # fmt: skip
 
 
@@ -318,6 +335,7 @@ def finalize(
         drops.update(r["drops"])
         failures.extend(r["failures"])
         counts["entries_read"] += r["entries"]
+        counts["entries_without_pos"] += r["unpositioned"]
     written: dict[str, dict[str, dict]] = {tag: {} for tag in TABLES}
     for r in reports:
         drops.update(r["drops"])
@@ -358,6 +376,7 @@ def finalize(
             "playlists": counts["playlists"],
             "entries": counts["entries"],
             "entries_read": counts["entries_read"],
+            "entries_without_pos": counts["entries_without_pos"],
             "tracks_with_meta": counts["track_meta"],
             "failures": len(failures),
         },

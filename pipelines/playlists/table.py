@@ -29,6 +29,7 @@ from duet.pipelines.playlists.common import (
     clean_ids,
     drop,
     empty_lists,
+    positions,
 )
 from duet.schemas import track_id_problem
 
@@ -116,35 +117,30 @@ def parse_table(data: bytes, source: str) -> Parsed:
     return parse_rows(table, source)
 
 
-def _string_like(kind: pa.DataType, integers: bool) -> bool:
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return (pa.types.is_string(kind) or pa.types.is_large_string(kind)
-            or (integers and pa.types.is_integer(kind)))  # fmt: skip
-
-
 def parse_rows(table: pa.Table, source: str, first_row: int = 0) -> Parsed:
-    """Rows of one file (its rows ``first_row`` onwards) → one record per playlist id. Failure
-    examples are the first in row order, so a file read in several units lists the same ones."""
+    """Rows of one file (its rows ``first_row`` onwards) → one record per playlist id, its
+    entries in row order with their positions (the id rule: ``schemas.id_strings``; the order
+    rule: ``common.RECORDS``). Failure examples are the first in row order, so a file read in
+    several units lists the same ones."""
+    table = schemas.ids_as_strings(table, COLUMNS[:2])
+    try:
+        given = positions(table.column("pos")) if "pos" in table.column_names else None
+    except ValueError as exc:
+        return _unreadable(source, exc)
     pids, tracks = table.column("playlist_id"), table.column("track_id")
-    if not _string_like(pids.type, True):
-        return _parse_rows_general(table, source, first_row)
+    if not pa.types.is_string(pids.type):
+        return _parse_rows_general(table, source, first_row, given)
     n = table.num_rows
     row = np.arange(first_row, first_row + n, dtype=np.int64)
-    pids = pids.cast(pa.string()).combine_chunks()
-    strings = _string_like(tracks.type, False)
-    tracks = (tracks.cast(pa.string()) if strings else tracks).combine_chunks()
-    pos = row
-    if "pos" in table.column_names:
-        given = table.column("pos")
-        if pa.types.is_integer(given.type) or pa.types.is_boolean(given.type):
-            given = given.cast(pa.int64()).combine_chunks()
-            pos = np.where(given.is_valid().to_numpy(zero_copy_only=False),
-                           given.fill_null(0).to_numpy(zero_copy_only=False), row)  # fmt: skip
+    pids = pids.combine_chunks()
+    strings = pa.types.is_string(tracks.type)
+    tracks = tracks.combine_chunks()
+    pos = given if given is not None else pa.nulls(n, pa.float64())
     out = Parsed(RECORDS.empty_table(), schemas.TRACK_META.empty_table())
     has_id = pids.is_valid().to_numpy(zero_copy_only=False)
     valid = has_id & (clean_ids(tracks) if strings else np.zeros(n, bool))
-    in_range = (pos >= POSITIONS[0]) & (pos < POSITIONS[1])
+    at = pos.fill_null(0.0).to_numpy(zero_copy_only=False)
+    in_range = (at >= POSITIONS[0]) & (at < POSITIONS[1])
     good = valid & in_range
     for reason, rows in (("invalid_playlist_id", np.flatnonzero(~has_id)),
                          ("invalid_track_id", np.flatnonzero(has_id & ~valid)),
@@ -156,10 +152,10 @@ def parse_rows(table: pa.Table, source: str, first_row: int = 0) -> Parsed:
             record, error = (
                 (f"{source} row {row[i]}", "playlist_id is null")
                 if reason == "invalid_playlist_id"
-                else (f" pos {pos[i]}", f"pos {pos[i]} is out of range")
+                else (f"{source} row {row[i]}", f"pos {at[i]:g} is out of range")
                 if reason == "invalid_position"
-                else (f" pos {pos[i]}", track_id_problem(tracks[int(i)].as_py()))
-            )  # the collector's record names (a table row has origin "")
+                else (f"{source} row {row[i]}", track_id_problem(tracks[int(i)].as_py()))
+            )
             out.failures.append(
                 {"source": source, "record": record, "error": error, "reason": reason}
             )
@@ -174,8 +170,9 @@ def parse_rows(table: pa.Table, source: str, first_row: int = 0) -> Parsed:
         "playlist_id": pids.take(pa.array(keep[starts])),
         "origin": pa.array([""] * len(starts), pa.string()),
         "source": pa.array(["table"] * len(starts), pa.string()),
-        "pos": pa.ListArray.from_arrays(offsets, pa.array(pos[keep], pa.int64())),
+        "pos": pa.ListArray.from_arrays(offsets, pos.take(pa.array(keep))),
         "track_ids": pa.ListArray.from_arrays(offsets, ids),
+        "order": pa.array(np.zeros(len(starts), np.int64)),
     }, schema=RECORDS)  # fmt: skip
     unique = pc.unique(ids)
     out.meta = pa.table({"track_id": unique, "artist_ids": empty_lists(len(unique)),
@@ -183,21 +180,23 @@ def parse_rows(table: pa.Table, source: str, first_row: int = 0) -> Parsed:
     return out
 
 
-def _parse_rows_general(table: pa.Table, source: str, first_row: int) -> Parsed:
-    """Ids of another type than string or integer: every playlist is invalid (its failure
-    rows are all alike, so their order does not matter)."""
+def _parse_rows_general(
+    table: pa.Table, source: str, first_row: int, given: pa.Array | None
+) -> Parsed:
+    """Playlist ids of another type than string or integer: every playlist is invalid (its
+    failure rows are all alike, so their order does not matter)."""
     out = Collector(source, "table")
     pids = table.column("playlist_id").to_pylist()
     tracks = table.column("track_id").to_pylist()
     rows = range(first_row, first_row + len(pids))
-    pos = table.column("pos").to_pylist() if "pos" in table.column_names else list(rows)
+    pos = given.to_pylist() if given is not None else [None] * len(pids)
     grouped: dict[object, list[Entry]] = {}
     for k, (i, p, t) in enumerate(zip(rows, pids, tracks, strict=True)):
         if p is None:
             out.fail(f"{source} row {i}", "playlist_id is null", "invalid_playlist_id")
             drop(out.drops, "invalid_playlist_id", 1)
             continue
-        grouped.setdefault(p, []).append((pos[k] if isinstance(pos[k], int) else i, t, [], []))
+        grouped.setdefault(p, []).append((pos[k], t, [], []))
     for p, entries in grouped.items():
         out.playlist(p, "", entries)  # one origin: rows with the same id form one playlist
     return out.result()

@@ -183,6 +183,7 @@ class CFJob:
             "embeddings", layout.cf_model(self.model), params, self.seed,
             {"playlists": self.playlists, "splits": self.splits if self.split else None},
             counts, libraries, started, vector_layout=VECTOR_LAYOUTS[self.model],
+            dropped={"outside_split": counts["tracks_read"] - len(track_ids)},
         )  # fmt: skip
         table = common.vectors_table(track_ids, vectors)
         return common.publish_tables(

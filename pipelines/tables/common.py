@@ -34,6 +34,7 @@ class TableSummary(layout.Summary[dict[str, int]]):
     seed: int
     libraries: dict[str, str]
     vector_layout: NotRequired[str]  # CF: what the vector's values are
+    dropped: NotRequired[dict[str, int]]  # tracks left without a vector, by reason
 
 
 class EmbeddingInputError(DuetError, ValueError):
@@ -87,9 +88,10 @@ def read_playlists(uri: str, keep: pa.Array | None = None) -> tuple[pa.LargeList
     """
     lists = readers.read_input(uri, schemas.PLAYLISTS, PLAYLISTS_BY).column("track_ids")
     lists = lists.cast(pa.large_list(pa.large_string())).combine_chunks()
-    counts = {"playlists_read": len(lists), "entries_read": len(pc.list_flatten(lists))}
+    flat = pc.list_flatten(lists)
+    counts = {"playlists_read": len(lists), "entries_read": len(flat),
+              "tracks_read": len(pc.unique(flat))}  # fmt: skip
     if keep is not None:
-        flat = pc.list_flatten(lists)
         parents = pc.list_parent_indices(lists).to_numpy()
         mask = pc.is_in(flat, value_set=keep.cast(pa.large_string())).to_numpy(zero_copy_only=False)
         lengths = np.bincount(parents[mask], minlength=len(lists))

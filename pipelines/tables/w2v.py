@@ -259,6 +259,7 @@ class W2VJob(Word2VecOptions):
                          "max_sentence": MAX_SENTENCE},
             self.seed, {"playlists": self.playlists, "splits": self.splits if self.split else None},
             counts, common.library_versions("gensim"), started,
+            dropped=dropped_tracks(counts["tracks_read"], len(sentences.words), len(model.wv)),
         )  # fmt: skip
         return common.publish_tables(
             self.folder,
@@ -267,6 +268,13 @@ class W2VJob(Word2VecOptions):
             measures={"vectors": "counts.vectors"},
             how=self.commit,
         )
+
+
+def dropped_tracks(read: int, trained: int, vectors: int) -> dict[str, int]:
+    """Tracks of the playlists left without a vector, by reason (every reason listed, 0 when
+    none): ``outside_split`` (only in playlists or entries the split removed) and
+    ``below_min_count`` (fewer occurrences than ``--min-count``); ``read`` = vectors + both."""
+    return {"below_min_count": trained - vectors, "outside_split": read - trained}
 
 
 def track_genre_ids(

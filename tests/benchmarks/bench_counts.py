@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from duet import schemas
+from duet import publish, readers, schemas
 from duet.pipelines.cooccurrence import job as cooc
 from tests.support.bench import playlists_file, run_cli
 
@@ -43,15 +43,18 @@ def run(sizes: tuple[int, ...] = (20_000, 60_000), cache: str | None = None) -> 
         source = playlists_file(cache, n)
         out = os.path.join(cache, f"counts-{n}")
         s, gb = run_cli(["cooccurrence", "--playlists", source, "--output", out, "--counts"])
-        part = os.path.join(out, "cooc", "counts.parquet", "part-00000.parquet")
-        r[n] = {"s": s, "gb": gb, "pairs": pq.ParquetFile(part).metadata.num_rows}
+        parts = publish.table_uris(os.path.join(out, "cooc", "counts.parquet"), "bench")
+        r[n] = {"s": s, "gb": gb, "pairs": sum(pq.ParquetFile(p).metadata.num_rows for p in parts)}
     n = sizes[0]
     at_once = os.path.join(cache, f"counts-{n}-at-once.parquet")
     s, gb = run_cli(
         ["--at-once", playlists_file(cache, n), at_once], "tests.benchmarks.bench_counts"
     )
-    new = pq.read_table(os.path.join(cache, f"counts-{n}", "cooc", "counts.parquet"))
-    r["at_once"] = {"s": s, "gb": gb, "same_pairs": pq.read_table(at_once).equals(new)}
+    new = readers.read_published(
+        os.path.join(cache, f"counts-{n}", "cooc", "counts.parquet"), schemas.COOCCURRENCE, "bench"
+    )
+    old = schemas.read_table(at_once, schemas.COOCCURRENCE)
+    r["at_once"] = {"s": s, "gb": gb, "same_pairs": old.equals(new)}
     return r
 
 
