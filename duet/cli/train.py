@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from duet.cli.common import parse_epochs, parse_size
+from duet.errors import DuetError
 from duet.training.loop import TrainConfig, train
 from duet.training.recipe import RECIPES, parse_overrides
 
@@ -50,7 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.checkpoint_every < 1:
-        raise SystemExit("duet train: --checkpoint-every must be at least 1")
+        raise DuetError("--checkpoint-every must be at least 1 (steps between checkpoints)")
     cfg = TrainConfig(recipe=args.recipe, data=args.data, out=args.out, epochs=args.epochs,
                       batch_size=args.batch_size, seed=args.seed, resume=args.resume,
                       overwrite=args.overwrite, workers=args.workers, max_steps=args.max_steps,
