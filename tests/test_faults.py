@@ -212,6 +212,30 @@ def test_a_bit_flip_in_a_shard_member_is_refused_by_the_index_reader(published, 
         faults.record("bit flip in a shard member (index reader, verify)", survived=True)
 
 
+def test_bit_flips_in_a_member_duet_train_reads_are_skipped_and_counted(dataset, tmp_path):
+    from duet.training import data
+    from duet.training.store import Store
+    from tests.test_train_cli import duet, finite, first_anchor, train_argv
+
+    root = copy(dataset, str(tmp_path / "data"))
+    victim = first_anchor(root)
+    m = data.Root(Store(root)).members["mel-alonso"][victim]
+    rng = np.random.default_rng(derive_seed(0, "faults", "train"))
+    with open(os.path.join(root, m.shard), "r+b") as f:  # one bit every 512 bytes: any crop
+        for block in range(m.start, m.start + m.length * m.width * 2, 512):  # reads a flip
+            at = block + int(rng.integers(0, 512))
+            f.seek(at)
+            byte = f.read(1)[0]
+            f.seek(at)
+            f.write(bytes([byte ^ (1 << int(rng.integers(0, 8)))]))
+    out = str(tmp_path / "run")
+    result = duet(*train_argv(root, out, "--epochs", "1"))
+    survived = result.returncode == 0 and "corrupt 1" in result.stdout and finite(out)
+    faults.record("bit flips in a shard member read by duet train", survived=survived,
+                  data_lost=not survived)  # fmt: skip
+    assert survived, result.stderr[-2000:]
+
+
 def test_a_bit_flip_in_a_checkpoint_is_refused_before_use(tmp_path):
     blob = bytearray(checkpoint.dumps({"model": {"w": torch.arange(4096, dtype=torch.float32)},
                                        "step": 3}))  # fmt: skip
