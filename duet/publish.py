@@ -33,9 +33,9 @@ import hashlib
 import json
 import logging
 import posixpath
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from duet import lease, storage
 from duet.errors import DuetError
@@ -45,6 +45,7 @@ TAG_LENGTH = 16
 """Hex digits of the tag in a stored name (64 bits)."""
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class NotPublished(DuetError, FileNotFoundError):
@@ -271,17 +272,15 @@ def write(folder: str, logical: str, data: bytes, tag: str | None = None) -> dic
     return {logical: {"name": name, "size": len(data)}}
 
 
-def write_tables(folder: str, logical: str, schema: Any, tables: Iterable[Any]
-                 ) -> tuple[dict[str, dict], int]:  # fmt: skip
-    """Stream Arrow ``tables`` into one Parquet file of a generation (memory: one table, never
-    the file), stored under the tag of its content: written to a local temporary file first
-    (in ``folder`` when it is local, then renamed; else copied up in chunks). Returns its
-    ``files`` entry and its rows."""
+def write_streamed(folder: str, logical: str, fill: Callable[[str], T]
+                   ) -> tuple[dict[str, dict], T]:  # fmt: skip
+    """One file of a generation too big to hold in memory: ``fill(path)`` writes it to a local
+    temporary file (in ``folder`` when it is local, else the system's), which is then stored
+    under the tag of its content (renamed, or copied up in chunks). Returns its ``files``
+    entry and what ``fill`` returned (e.g. rows, from :func:`duet.schemas.stream_parquet`)."""
     import os
     import shutil
     import tempfile
-
-    from duet import schemas
 
     local = None if storage.is_remote(folder) else storage.local_path(folder)
     if local:
@@ -289,7 +288,7 @@ def write_tables(folder: str, logical: str, schema: Any, tables: Iterable[Any]
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=local)
     os.close(fd)
     try:
-        rows = schemas.stream_parquet(tmp, schema, tables)
+        result = fill(tmp)
         digest = hashlib.sha256()
         with open(tmp, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -306,7 +305,7 @@ def write_tables(folder: str, logical: str, schema: Any, tables: Iterable[Any]
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return entry(logical, name, size), rows
+    return entry(logical, name, size), result
 
 
 def entry(logical: str, name: str, size: int) -> dict[str, dict]:

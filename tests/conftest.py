@@ -144,3 +144,14 @@ def ferraro_dataset(catalog, dataset, tmp_path_factory):
 def damaged_files(tmp_path_factory) -> dict[str, str]:
     """Joined, chained, cut and over-range files, and the clean file of each codec."""
     return damaged_audio(str(tmp_path_factory.mktemp("damaged")))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault-injection suite's table (tests/test_faults.py), when it ran."""
+    from tests.support import faults
+
+    lines = faults.table()
+    if lines:
+        terminalreporter.write_sep("-", "fault injection")
+        for line in lines:
+            terminalreporter.write_line(line)

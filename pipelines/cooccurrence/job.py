@@ -261,7 +261,7 @@ def count_batches(
 ) -> Iterator[pa.Table]:
     """Every pair of the block's anchors with a later id, sorted by (track_id, neighbor_id),
     as consecutive tables of at most ``max_slots`` pairs, computed as they are consumed: with
-    :func:`duet.publish.write_tables` memory holds one batch (~1.3 GB at 2²⁴ slots), however
+    :func:`duet.schemas.stream_parquet` memory holds one batch (~1.3 GB at 2²⁴ slots), however
     many pairs there are."""
     t_ptr, t_rows = block.transposed
     order = block.id_order
@@ -375,12 +375,11 @@ class BlockTopK(beam.DoFn):
         report = {"block": b, "anchors": len(block.anchors), "topk_rows": top.num_rows,
                   "tracks_in_block": len(block.keys), "groups_in_block": len(block.indptr) - 1}  # fmt: skip
         if job.counts:
-            counts, report["pairs"] = publish.write_tables(
-                job.folder,
-                layout.part(layout.COUNTS, b),
-                schemas.COOCCURRENCE,
-                count_batches(block, job.min_count, self.n_chunks),
-            )
+            batches = count_batches(block, job.min_count, self.n_chunks)
+            counts, report["pairs"] = publish.write_streamed(
+                job.folder, layout.part(layout.COUNTS, b),
+                lambda path: schemas.stream_parquet(path, schemas.COOCCURRENCE, batches),
+            )  # fmt: skip
             files |= counts
         yield {**report, "files": files}
 
