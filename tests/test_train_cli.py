@@ -19,7 +19,7 @@ import pytest
 import soundfile
 import torch
 
-from duet import layout, publish, schemas
+from duet import layout, publish, readers, schemas
 from duet.training import checkpoint, data
 from duet.training.store import Store
 from tests.support.helpers import run_shards
@@ -286,7 +286,7 @@ def test_embed_loops_tracks_shorter_than_the_window_and_records_them(dataset, sh
         "embedded 2 tracks" in result.stdout
         and "2 shorter than the 256-row window" in result.stdout
     )
-    table = schemas.read_embeddings(target, "duet embed", users_own=True)
+    table = readers.read_embeddings(target, "duet embed", users_own=True)
     assert sorted(table.column("track_id").to_pylist()) == ["short-0", "short-1"]
     meta = json.loads(pq.read_schema(target).metadata[b"duet.short_tracks"])
     assert meta["looped_ids"] == ["short-0", "short-1"] and meta["window"] == 256
