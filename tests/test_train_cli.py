@@ -19,10 +19,11 @@ import pytest
 import soundfile
 import torch
 
-from duet import publish, schemas
+from duet import layout, publish, readers, schemas
 from duet.training import checkpoint, data
 from duet.training.store import Store
 from tests.support.helpers import run_shards
+from tests.support.tables import publish_files
 
 RECIPES = Path(__file__).parents[1] / "training" / "recipes"
 
@@ -285,8 +286,8 @@ def test_embed_loops_tracks_shorter_than_the_window_and_records_them(dataset, sh
         "embedded 2 tracks" in result.stdout
         and "2 shorter than the 256-row window" in result.stdout
     )
-    table = schemas.read_embeddings(target)
-    assert sorted(table.column("id").to_pylist()) == ["short-0", "short-1"]
+    table = readers.read_embeddings(target, "duet embed", users_own=True)
+    assert sorted(table.column("track_id").to_pylist()) == ["short-0", "short-1"]
     meta = json.loads(pq.read_schema(target).metadata[b"duet.short_tracks"])
     assert meta["looped_ids"] == ["short-0", "short-1"] and meta["window"] == 256
     assert "looped" in meta["rule"]
@@ -304,11 +305,9 @@ def test_two_ranks_stay_in_step_when_one_rank_skips_a_missing_member(copy, tmp_p
     positives = [ids[(i + 1) % len(ids)] for i in range(len(anchors))]
     table = pa.table({"epoch": pa.array([0] * 8, pa.int32()), "strategy": ["playlist_co"] * 8,
                       "anchor_id": anchors, "positive_id": positives})  # fmt: skip
-    run = os.path.join(copy, "pairs", "ghost")
-    schemas.write_table(table, os.path.join(run, "playlist_co", "epoch=0000", "part-00000.parquet"),
-                        schemas.PAIRS)  # fmt: skip
-    publish.write_success(run, {"run": "ghost", "strategies": ["playlist_co"],
-                                "published": time.time()})  # fmt: skip
+    publish_files(os.path.join(copy, "pairs", "ghost"),
+                  {"run": "ghost", "strategies": ["playlist_co"], "published": time.time()},
+                  {layout.pair_part("playlist_co", 0): schemas.to_parquet_bytes(table, schemas.PAIRS)})  # fmt: skip
     out = str(tmp_path / "ddp")
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
