@@ -47,14 +47,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--split-files", default=None,
                    help="folder of train / valid / test .txt/.csv/.tsv track-id lists "
                         "(default: --input)")  # fmt: skip
-    q.add_argument("--tags", default=None,
-                   help="TSV/CSV of track id then its tags (default: INPUT/tags.tsv or .csv)")
-    q.add_argument("--audio", default=None,
-                   help="7digital previews, A/B/C/<id>.mp3 or flat (default: INPUT/audio)")
+    q.add_argument(
+        "--tags",
+        default=None,
+        help="TSV/CSV of track id then its tags (default: INPUT/tags.tsv or .csv)",
+    )
+    q.add_argument(
+        "--audio",
+        default=None,
+        help="7digital previews, A/B/C/<id>.mp3 or flat (default: INPUT/audio)",
+    )
     q = dataset("shs100k", "SHS100K: cover-set ids for cover-song identification",
                 "folder with list and SHS100K-TRAIN / -VAL / -TEST")  # fmt: skip
-    q.add_argument("--audio", default=None,
-                   help="downloaded versions, <set>_<version>.<ext> (default: INPUT/audio)")
+    q.add_argument(
+        "--audio",
+        default=None,
+        help="downloaded versions, <set>_<version>.<ext> (default: INPUT/audio)",
+    )
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
