@@ -130,7 +130,7 @@ train: setup
 ## eval-<dataset>: a paper's evaluation of CHECKPOINT on a downloaded dataset, the whole chain:
 ## catalogue → shards → embed → protocol (report in EVAL_DIR/report.json, its table in .table).
 ## make eval-magnatagatune INPUT=~/data/mtat CHECKPOINT=runs/clmr/checkpoint.pt [EVAL_DIR=...]
-## (gtzan, fma: choi; mtg-jamendo: clmr-linear on tags; covers80: pemr-cover)
+## (gtzan, fma: choi; mtg-jamendo, msd-lastfm: clmr-linear on tags; covers80, shs100k: pemr-cover)
 INPUT ?=
 CHECKPOINT ?=
 EVAL_DIR ?= eval/$*
@@ -140,6 +140,8 @@ PROTOCOL_mtg-jamendo := --protocol clmr-linear --label-column tags
 PROTOCOL_gtzan := --protocol choi --label-column genre
 PROTOCOL_fma := --protocol choi --label-column genre
 PROTOCOL_covers80 := --protocol pemr-cover --label-column clique
+PROTOCOL_msd-lastfm := --protocol clmr-linear --label-column tags
+PROTOCOL_shs100k := --protocol pemr-cover --label-column clique
 eval-%: setup
 	$(if $(INPUT),,$(error INPUT is required: the downloaded dataset folder))
 	$(if $(CHECKPOINT),,$(error CHECKPOINT is required: a duet train checkpoint.pt))

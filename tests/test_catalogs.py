@@ -341,3 +341,138 @@ def test_the_eval_chain_on_miniatures_ends_in_the_papers_tables(
             tables[name] = json.load(f)["table"].splitlines()[0]
     assert tables == {"magnatagatune": "| ROC-AUC (tag) | PR-AUC (tag) | ROC-AUC (clip) | PR-AUC (clip) |",
                       "covers80": "| MAP | P@10 | MR1 |"}  # fmt: skip
+
+
+def msd_id(letters: str) -> str:
+    """An MSD track id (TR + 16 letters/digits) whose 3rd-5th letters are ``letters``."""
+    return f"TR{letters}AW128F429D538"
+
+
+@pytest.fixture(scope="module")
+def msd_dir(tmp_path_factory) -> str:
+    """MSD-Last.fm as a user has it after converting the pickles: train.txt (plain ids),
+    valid.csv (a header line, CRLF), test.tsv (id then a count column); tags.tsv with a header
+    and one tag per field; 7digital previews nested A/B/C/<id>.mp3 or flat. The third train
+    track's preview has zero bytes, the second test track's is absent, and one test line is a
+    path, not an MSD id."""
+    root = tmp_path_factory.mktemp("msd")
+    ids = {k: msd_id(k) for k in ("ABC", "DEF", "GHI", "JKL", "MNO", "PQR")}
+    (root / "train.txt").write_text("\n".join(ids[k] for k in ("ABC", "DEF", "GHI")) + "\n")
+    (root / "valid.csv").write_bytes(f"track_id\r\n{ids['JKL']}\r\n".encode())
+    (root / "test.tsv").write_text(f"{ids['MNO']}\t1\n{ids['PQR']}\t1\n../../etc/passwd\t1\n")
+    (root / "tags.tsv").write_text(f"msd_id\ttags\n{ids['ABC']}\trock\tfemale vocalists\n"
+                                   f"{ids['DEF']}\trock\n{ids['JKL']}\tjazz\n")  # fmt: skip
+    for key, nested in (("ABC", True), ("DEF", False), ("GHI", True), ("JKL", True),
+                        ("MNO", True)):  # fmt: skip
+        folder = root / "audio" / (os.path.join(*key) if nested else "")
+        os.makedirs(folder, exist_ok=True)
+        if key == "GHI":
+            (folder / f"{ids[key]}.mp3").write_bytes(b"")
+        else:
+            encode(tone(1, 22050), 22050, "mp3", str(folder / f"{ids[key]}.mp3"))
+    return str(root)
+
+
+def test_msd_lastfm_catalogue_reads_the_text_split_and_tags(msd_dir, tmp_path):
+    out = str(tmp_path / "m")
+    done = run_cli("catalog", "msd-lastfm", "--input", msd_dir, "--output", out)
+    assert done.returncode == 0, done.stderr
+    assert ("split files: train 3 (published 201,680), val 1 (published 11,774), test 3 "
+            "(published 28,435)") in done.stdout, done.stdout  # fmt: skip
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 2, "val": 1, "test": 1}
+    assert marker["counts"]["failure_reasons"] == {"zero-byte audio file": 1,
+                                                   "missing audio file": 1,
+                                                   "not an MSD track id": 1}  # fmt: skip
+    assert marker["tags"] == ["rock", "female vocalists", "jazz"] and marker["untagged"] == 1
+    labels = {
+        r["track_id"]: r["tags"]
+        for r in pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    }
+    assert labels[msd_id("ABC")] == ["rock", "female vocalists"] and labels[msd_id("MNO")] == []
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    paths = dict(zip(*(manifest.column(c).to_pylist() for c in ("track_id", "audio_uri")),
+                     strict=True))  # fmt: skip
+    assert paths[msd_id("ABC")].endswith(os.path.join("audio", "A", "B", "C", msd_id("ABC") +
+                                                      ".mp3"))  # fmt: skip
+    assert paths[msd_id("DEF")] == os.path.join(msd_dir, "audio", msd_id("DEF") + ".mp3")
+
+
+def test_msd_lastfm_track_in_two_splits_is_one_line(msd_dir, tmp_path):
+    lists = tmp_path / "split"
+    lists.mkdir()
+    (lists / "train.txt").write_text(msd_id("ABC") + "\n")
+    (lists / "val.txt").write_text(msd_id("JKL") + "\n")
+    (lists / "test.txt").write_text(msd_id("ABC") + "\n")
+    done = run_cli("catalog", "msd-lastfm", "--input", msd_dir, "--output", str(tmp_path / "o"),
+                   "--split-files", str(lists))  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"duet catalog: {msd_id('ABC')} is in both the train and the test split files (the "
+        "split leaks)"]  # fmt: skip
+
+
+def test_msd_lastfm_without_text_split_files_points_to_the_conversion(tmp_path):
+    (tmp_path / "tags.tsv").write_text("")
+    (tmp_path / "audio").mkdir()
+    done = run_cli("catalog", "msd-lastfm", "--input", str(tmp_path), "--output",
+                   str(tmp_path / "o"))  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"duet catalog: {tmp_path}: no train.txt/.csv/.tsv split file (convert the pickled "
+        "split first: docs/papers.md)"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shs_dir(tmp_path_factory) -> str:
+    """SHS100K's layout: ``list`` with a header line (set_id, ver_id, title, performer, url,
+    status), SHS100K-TRAIN under meta/ and -VAL / -TEST beside ``list`` as the repository
+    ships them; audio/<set>_<version>.<ext> as a downloader leaves it. Version 0_2's video is
+    unavailable (status False), 1_0 is zero bytes, 1_2 was never downloaded, 2_0 is in no
+    split."""
+    root = tmp_path_factory.mktemp("shs")
+    rows = [(0, 0, "Yesterday", "The Beatles", "True"), (0, 1, "Yesterday", "Ray Charles", "True"),
+            (0, 2, "Yesterday", "Someone", "False"), (1, 0, "Song B", "A", "True"),
+            (1, 1, "Song B", "B", "True"), (1, 2, "Song B", "C", "True"),
+            (2, 0, "Song C", "D", "True")]  # fmt: skip
+    (root / "list").write_text("set_id\tver_id\ttitle\tperformer\turl\tstatus\n" + "".join(
+        f"{s}\t{v}\t{t}\t{p}\thttps://www.youtube.com/watch?v=x{s}{v}\t{st}\n"
+        for s, v, t, p, st in rows))  # fmt: skip
+    os.makedirs(root / "meta")
+    (root / "meta" / "SHS100K-TRAIN").write_text("0\t0\n0\t1\n0\t2\n")
+    (root / "SHS100K-VAL").write_text("1\t0\n1\t1\n1\t2\n")
+    (root / "SHS100K-TEST").write_text("")
+    os.makedirs(root / "audio")
+    encode(tone(1, 22050), 22050, "mp3", str(root / "audio" / "0_0.mp3"))
+    soundfile.write(str(root / "audio" / "0_1.wav"), tone(1, 22050), 22050, subtype="PCM_16")
+    (root / "audio" / "1_0.mp3").write_bytes(b"")
+    encode(tone(1, 22050), 22050, "mp3", str(root / "audio" / "1_1.mp3"))
+    encode(tone(1, 22050), 22050, "mp3", str(root / "audio" / "2_0.mp3"))
+    return str(root)
+
+
+def test_shs100k_catalogue_labels_versions_with_their_cover_set(shs_dir, tmp_path):
+    out = str(tmp_path / "s")
+    done = run_cli("catalog", "shs100k", "--input", shs_dir, "--output", out)
+    assert done.returncode == 0, done.stderr
+    marker = publish.require_success(out)
+    assert marker["counts"]["splits"] == {"train": 2, "val": 1, "none": 1}
+    assert marker["counts"]["failure_reasons"] == {"video unavailable (list status 'False')": 1,
+                                                   "zero-byte audio file": 1,
+                                                   "missing audio file": 1}  # fmt: skip
+    labels = pq.read_table(os.path.join(out, "labels.parquet")).to_pylist()
+    assert sorted((r["track_id"], r["clique"], r["performer"]) for r in labels) == [
+        ("0_0", "0", "The Beatles"), ("0_1", "0", "Ray Charles"), ("1_1", "1", "B"),
+        ("2_0", "2", "D")]  # fmt: skip
+    manifest = schemas.read_table(os.path.join(out, "tracks.parquet"), schemas.TRACK_MANIFEST)
+    assert {r["track_id"]: r["audio_uri"] for r in manifest.to_pylist()}["0_1"].endswith("0_1.wav")
+
+
+def test_shs100k_without_its_split_lists_is_one_line(tmp_path):
+    (tmp_path / "list").write_text("0\t0\tt\tp\turl\tTrue\n")
+    (tmp_path / "audio").mkdir()
+    done = run_cli("catalog", "shs100k", "--input", str(tmp_path), "--output",
+                   str(tmp_path / "o"))  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"duet catalog: {tmp_path}: no SHS100K-TRAIN (SHS100K's split lists)"]  # fmt: skip

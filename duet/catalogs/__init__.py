@@ -2,6 +2,6 @@
 per dataset reads the files it ships — no network — and publishes a track manifest, a labels
 table, a splits table and the failures (``duet.catalogs.common``).
 
-Built: ``magnatagatune``, ``gtzan``, ``mtg_jamendo``, ``fma``, ``covers80``. Not yet:
-MSD-Last.fm.
+Built: ``magnatagatune``, ``gtzan``, ``mtg_jamendo``, ``fma``, ``covers80``,
+``msd_lastfm``, ``shs100k``.
 """

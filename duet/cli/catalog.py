@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from duet.catalogs import covers80, fma, gtzan, magnatagatune, mtg_jamendo
+from duet.catalogs import covers80, fma, gtzan, magnatagatune, msd_lastfm, mtg_jamendo, shs100k
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +42,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--audio", default=None, help="audio folder (default: INPUT/audio)")
     dataset("covers80", "Covers80: cover-set ids for cover-song identification",
             "folder with covers32k/ (list1.list, list2.list, one folder per song)")  # fmt: skip
+    q = dataset("msd-lastfm", "MSD with Last.fm tags: 50 tags, 201,680 / 11,774 / 28,435 split",
+                "folder with the split files, tags.tsv and audio/ (text forms of the pickles)")  # fmt: skip
+    q.add_argument("--split-files", default=None,
+                   help="folder of train / valid / test .txt/.csv/.tsv track-id lists "
+                        "(default: --input)")  # fmt: skip
+    q.add_argument(
+        "--tags",
+        default=None,
+        help="TSV/CSV of track id then its tags (default: INPUT/tags.tsv or .csv)",
+    )
+    q.add_argument(
+        "--audio",
+        default=None,
+        help="7digital previews, A/B/C/<id>.mp3 or flat (default: INPUT/audio)",
+    )
+    q = dataset("shs100k", "SHS100K: cover-set ids for cover-song identification",
+                "folder with list and SHS100K-TRAIN / -VAL / -TEST")  # fmt: skip
+    q.add_argument(
+        "--audio",
+        default=None,
+        help="downloaded versions, <set>_<version>.<ext> (default: INPUT/audio)",
+    )
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -55,10 +77,19 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                    audio_dir=args.audio)  # fmt: skip
     elif args.dataset == "fma":
         body = fma.prepare(args.input, args.output, subset=args.subset)
+    elif args.dataset == "msd-lastfm":
+        body = msd_lastfm.prepare(args.input, args.output, split_dir=args.split_files,
+                                  tags=args.tags, audio_dir=args.audio)  # fmt: skip
+    elif args.dataset == "shs100k":
+        body = shs100k.prepare(args.input, args.output, audio_dir=args.audio)
     else:
         body = covers80.prepare(args.input, args.output)
     counts = body["counts"]
     splits = ", ".join(f"{k} {v:,}" for k, v in sorted(counts["splits"].items()))
     print(f"{body['dataset']}: {counts['tracks']:,} tracks ({splits}), {counts['failures']:,} "
           f"failures {counts['failure_reasons']} -> {args.output}")  # fmt: skip
+    if "published_split_sizes" in body:  # a published split: what the files hold vs the paper
+        found, published = body["split_sizes"], body["published_split_sizes"]
+        print("split files: " + ", ".join(f"{s} {found[s]:,} (published {published[s]:,})"
+                                          for s in published))  # fmt: skip
     return 0
