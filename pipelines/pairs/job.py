@@ -241,7 +241,12 @@ def check_inputs(job: PairsJob) -> None:
         layout.slug(job.run_id, "--run-id")
     for strategy in job.strategies:
         for name in job.inputs.needed(strategy, job.split):
-            require(job.inputs.uri(name), name, f"{strategy} needs the {name} table")
+            require(
+                job.inputs.uri(name),
+                name,
+                f"{strategy} needs the {name} table",
+                job.inputs.given(name),
+            )
     if job.split and not job.inputs.splits_table():
         Sources(job.inputs, job.split).index_split()  # the index's split column, checked now
 

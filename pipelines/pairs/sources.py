@@ -50,6 +50,11 @@ class Inputs:
     genres: str | None = None
     splits: str | None = None
 
+    def given(self, name: str) -> bool:
+        """Whether the user named this table (``--playlists`` …): then it may be the user's
+        own file, not only a table a duet job published."""
+        return bool(getattr(self, name))
+
     def uri(self, name: str) -> str:
         given = getattr(self, name)
         if given:
@@ -68,19 +73,24 @@ class Inputs:
         return bool(self.splits) or publish.read_success(self.uri("splits")) is not None
 
 
-def require(uri: str, name: str, what: str) -> None:
-    """PairsInputError (one line) unless the input table ``name`` at ``uri`` is published."""
+def require(uri: str, name: str, what: str, users_own: bool = False) -> None:
+    """PairsInputError (one line) unless the input table ``name`` at ``uri`` is published (or,
+    with ``users_own``, is the user's own file: :func:`duet.publish.input_uris`)."""
     try:
-        publish.locate(uri, MADE_BY[name])
+        if users_own:
+            publish.input_uris(uri, MADE_BY[name])
+        else:
+            publish.locate(uri, MADE_BY[name])
     except publish.NotPublished as exc:
         raise PairsInputError(f"{what}: {exc}") from None
 
 
 def read(inputs: Inputs, name: str, schema: pa.Schema, what: str) -> pa.Table:
     """An input table, read through its marker (see :func:`require`)."""
-    uri = inputs.uri(name)
-    require(uri, name, what)
-    return readers.read_published(uri, schema, MADE_BY[name])
+    uri, own = inputs.uri(name), inputs.given(name)
+    require(uri, name, what, own)
+    read_table = readers.read_input if own else readers.read_published
+    return read_table(uri, schema, MADE_BY[name])
 
 
 def encode_ids(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
@@ -169,10 +179,12 @@ class Sources:
         playlists table; in the split. None when neither table is published."""
         ids = self.audio
         if ids is None:
-            uri = self.inputs.uri("playlists")
-            if publish.read_success(uri) is None:
+            if (
+                not self.inputs.given("playlists")
+                and publish.read_success(self.inputs.uri("playlists")) is None
+            ):
                 return None
-            table = readers.read_published(uri, schemas.PLAYLISTS, MADE_BY["playlists"])
+            table = read(self.inputs, "playlists", schemas.PLAYLISTS, "the catalogue's playlists")
             ids = pc.unique(pc.list_flatten(table.column("track_ids")))
         if self.in_split is not None:
             ids = ids.filter(pc.is_in(ids, value_set=self.in_split))
@@ -226,9 +238,10 @@ class Sources:
         return ids, indptr, indices
 
     def _vector_ids(self, name: str) -> pa.Array:
-        uri = self.inputs.uri(name)
-        require(uri, name, f"{name} needs its embedding table")
-        return pc.unique(readers.read_embeddings(uri, MADE_BY[name]).column("track_id"))
+        uri, own = self.inputs.uri(name), self.inputs.given(name)
+        require(uri, name, f"{name} needs its embedding table", own)
+        vectors = readers.read_embeddings(uri, MADE_BY[name], users_own=own)
+        return pc.unique(vectors.column("track_id"))
 
     def lookup(self, strategy: str) -> pa.Array:
         """Sorted ids of the tracks that have what ``strategy`` looks up."""

@@ -22,12 +22,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from duet import schemas
+from duet import layout, publish, schemas
 from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.cooccurrence import job as cooc
 from duet.pipelines.pairs import strategies
 from duet.pipelines.pairs.sources import Inputs, Sources
 from tests.support.bench import playlists_file, run_cli
+from tests.support.tables import publish_table
 
 
 def naive_co(playlists: list[list[str]], rng: random.Random) -> list[tuple[str, str]]:
@@ -65,9 +66,9 @@ def naive_tco(topk: dict[str, list[str]], tracks: list[str], rng: random.Random)
 
 
 def subset_with_tracks(cache: str, tracks: int) -> str:
-    """A playlists file whose first playlists hold about ``tracks`` distinct tracks."""
+    """A published playlists table whose first playlists hold about ``tracks`` distinct tracks."""
     path = os.path.join(cache, f"subset-{tracks}.parquet")
-    if not os.path.exists(path):
+    if publish.read_success(path) is None:
         table = pq.read_table(playlists_file(cache, 20_000 if tracks <= 150_000 else 100_000))
         seen: set[str] = set()
         n = 0
@@ -76,7 +77,7 @@ def subset_with_tracks(cache: str, tracks: int) -> str:
             n += 1
             if len(seen) >= tracks:
                 break
-        pq.write_table(table.slice(0, n), path)
+        publish_table(path, layout.part_name(0), table.slice(0, n), schemas.PLAYLISTS)
     return path
 
 

@@ -96,7 +96,7 @@ def naive_scan(root: str) -> dict:
     for strategy, epochs in stats.items():
         previous = None
         for epoch in sorted(int(e) for e in epochs):
-            table = pq.read_table(layout.at(root, layout.pair_manifest(run, strategy, epoch)))
+            table = pq.read_table(layout.at(root, layout.pair_epoch(run, strategy, epoch)))
             pairs = distinct(pair_keys(table))
             if previous is not None:
                 shared = len(np.intersect1d(pairs, previous, assume_unique=True))

@@ -74,7 +74,10 @@ def build(cache: str, tracks: int = 24, rows: int = 20_000) -> str:
                            length=pa.repeat(pa.scalar(length, pa.int32()), rows))  # fmt: skip
         manifests[layout.pair_part(strategy, 0)] = schemas.to_parquet_bytes(pa.table(columns),
                                                                             schemas.PAIRS)  # fmt: skip
-    publish_files(os.path.join(root, "pairs", RUN), {"run": RUN}, manifests)
+    strategies = sorted(dict(RECIPES.values()))
+    body = {"run": RUN, "strategies": strategies,
+            "stats": {s: {"0000": {"rows": rows}} for s in strategies}}  # fmt: skip
+    publish_files(os.path.join(root, "pairs", RUN), body, manifests)
     with open(os.path.join(root, "pairs", "LATEST"), "w") as f:
         f.write(RUN)
     return root
