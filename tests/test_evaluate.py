@@ -8,6 +8,7 @@ import pytest
 
 from duet import schemas
 from duet.cli import main
+from duet.errors import DuetError
 from duet.training import evaluate
 from tests.support.tables import write_playlists, write_track_meta
 
@@ -59,7 +60,7 @@ def test_few_shot_probe_trains_on_k_tracks_per_class_and_averages_draws():
     assert one["shots"] == 1 and one["draws"] == 10 and one["classes"] == 4 and one["std"] > 0
     assert 0.25 < one["accuracy"] < five["accuracy"] <= 1.0
     assert evaluate.few_shot(x, y, shots=1, draws=10) == one  # seeded
-    with pytest.raises(ValueError, match="2 classes"):
+    with pytest.raises(DuetError, match="2 classes"):
         evaluate.few_shot(x, y, shots=30)
 
 
@@ -110,6 +111,10 @@ def test_cli_evaluates_every_measure_and_writes_the_report(tmp_path):
 
 def test_unknown_ids_in_triplets_are_left_out():
     assert evaluate.triplet_accuracy({}, [("a", "b", "c")])["triplets"] == 0
-    assert np.isnan(evaluate.continuation({"a": np.ones(2)}, [["a"]])["hr@10"])
+
+
+def test_continuation_with_no_playlist_to_query_is_a_one_line_error_not_nan():
+    with pytest.raises(DuetError, match="1 playlist entries have an embedding .of 2.*same track"):
+        evaluate.continuation({"a": np.ones(2)}, [["a", "b"]])
     with pytest.raises(ValueError):
         evaluate.probe(np.zeros((2, 2)), ["x", "x"], np.zeros((1, 2)), ["x"], False)

@@ -144,3 +144,13 @@ def test_a_splits_table_with_integer_ids_is_read_and_float_ids_are_refused(tmp_p
                    tmp_path / "floats.parquet")  # fmt: skip
     with pytest.raises(schemas.SchemaError, match="expected strings"):
         schemas.read_table(str(tmp_path / "floats.parquet"), schemas.SPLITS)
+
+
+def test_a_csv_id_table_given_as_tracks_keeps_leading_zeros(tmp_path):
+    from duet.pipelines.playlists.steps import audio_ids
+
+    path = tmp_path / "ids.csv"
+    path.write_text("track_id,spotify_uri\n0001,spotify:track:a\n0010,spotify:track:b\n")
+    keys, ids = audio_ids(str(path), "spotify_uri")
+    assert keys.to_pylist() == ["spotify:track:a", "spotify:track:b"]
+    assert ids.to_pylist() == ["0001", "0010"]

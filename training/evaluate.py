@@ -61,7 +61,10 @@ def few_shot(vectors: np.ndarray, labels: list, shots: int, draws: int = 20, see
     classes = sorted(set(labels))
     usable = [c for c in classes if (labels_arr == c).sum() > shots]
     if len(usable) < 2:
-        raise ValueError(f"few-shot probe needs 2 classes with more than {shots} tracks each")
+        raise DuetError(
+            f"few-shot probe needs 2 classes with more than {shots} tracks each "
+            "(lower --shots, or label more tracks)"
+        )
     keep = np.isin(labels_arr, usable)
     vectors, labels_arr = vectors[keep], labels_arr[keep]
     rng = np.random.default_rng(seed)
@@ -134,7 +137,11 @@ def continuation(vectors: dict[str, np.ndarray], playlists: list[list[str]], see
             hits.append(rank < 10)
             ranks.append(rank / len(negs))
     if not hits:
-        return {"hr@10": float("nan"), "mpr": float("nan"), "queries": 0}
+        matched = sum(1 for playlist in playlists for t in playlist if t in index)
+        raise DuetError(f"playlist continuation has no query: {matched} playlist entries have "
+                        f"an embedding (of {sum(map(len, playlists))}), and a playlist needs "
+                        f"more than {queries} of them (check that --embeddings and --playlists "
+                        "use the same track ids)")  # fmt: skip
     return {"hr@10": float(np.mean(hits)), "mpr": float(np.mean(ranks)), "queries": len(hits)}
 
 
@@ -151,7 +158,7 @@ def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:
     ``track_id`` and ``column`` (a published table such as ``track_meta.parquet``, or the
     user's own file: :func:`duet.publish.input_uris`); a list column gives its first item as
     the single label."""
-    parts = publish.input_uris(uri, "duet playlists")
+    parts = publish.input_uris(uri, "duet playlists for track_meta.parquet, or name your own labels file")
     labels = pa.concat_tables([schemas.table_from_bytes(storage.read_bytes(p), p, strings=("track_id",))
                                for p in parts])  # fmt: skip
     for name, option in (("track_id", "a track_id column"), (column, "--label-column")):

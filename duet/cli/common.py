@@ -162,6 +162,17 @@ def names(text: str | None) -> tuple[str, ...]:
     return tuple(s for s in (text or "").split(",") if s)
 
 
+def positive_int(text: str) -> int:
+    """An option value that must be a whole number of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
 def parse_size(text: str) -> int:
     """``256MB``, ``100G``, ``4096`` → bytes."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from duet.cli.common import parse_epochs, parse_size
+from duet.cli.common import parse_epochs, parse_size, positive_int
 from duet.errors import DuetError
 from duet.training.loop import TrainConfig, train
 from duet.training.recipe import RECIPES, parse_overrides
@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
              "--resume or --overwrite")  # fmt: skip
     add("--epochs", type=parse_epochs, default=None,
         help="A:B for pair epochs A..B-1, or N (0..N-1); default: the recipe's")  # fmt: skip
-    add("--batch-size", type=int, default=None)
+    add("--batch-size", type=positive_int, default=None)
     add("--partial-batch", action="store_true",
         help="train on the last, smaller batch of an epoch instead of dropping it (small "
              "catalogues)")  # fmt: skip
@@ -52,6 +52,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.checkpoint_every < 1:
         raise DuetError("--checkpoint-every must be at least 1 (steps between checkpoints)")
+    if args.device and args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DuetError(f"--device {args.device}: this torch has no CUDA device (install a "
+                            "CUDA build of torch, or leave --device out to train on the CPU)")  # fmt: skip
     cfg = TrainConfig(recipe=args.recipe, data=args.data, out=args.out, epochs=args.epochs,
                       batch_size=args.batch_size, seed=args.seed, resume=args.resume,
                       overwrite=args.overwrite, workers=args.workers, max_steps=args.max_steps,

@@ -24,8 +24,6 @@ from typing import TypedDict
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 
 from duet import layout, publish, schemas, storage
 from duet.errors import NothingProduced
@@ -161,14 +159,10 @@ def audio_ids(spec: str, key_column: str = "track_id") -> tuple[pa.Array, pa.Arr
     if storage.list_files(spec):
         ids = pa.array(array_ids(spec), pa.string())
         return ids, ids
-    name = spec.lower()
-    data = storage.read_bytes(spec)
-    if name.endswith(".parquet"):
-        table = schemas.parquet_from_bytes(data)
-    elif name.endswith((".jsonl", ".json")):
-        table = pajson.read_json(schemas.arrow_reader(data))
-    else:
-        table = pacsv.read_csv(schemas.arrow_reader(data))
+    # CSV text as written ("0007" stays "0007"), integer ids of Parquet and JSONL as the CSV
+    # reader's strings: the one id rule of every table reader
+    table = schemas.table_from_bytes(storage.read_bytes(spec), spec,
+                                     strings=(key_column, "track_id"))  # fmt: skip
     if key_column not in table.column_names or "track_id" not in table.column_names:
         raise ValueError(
             f"{spec}: needs columns 'track_id' and {key_column!r}; has {table.column_names}"

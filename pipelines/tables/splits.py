@@ -96,7 +96,7 @@ class SplitsJob:
     def run(self) -> dict:
         started = time.monotonic()
         self.check_inputs()
-        meta = readers.read_published(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
+        meta = readers.read_input(self.track_meta, schemas.TRACK_META, common.PLAYLISTS_BY)
         meta = meta.take(pc.sort_indices(meta.column("track_id")))
         counts = {"tracks_read": meta.num_rows, "excluded": 0}
         if self.exclude:
