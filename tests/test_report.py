@@ -157,6 +157,7 @@ def test_provenance_lists_every_published_marker(report, dataset):
             "emb/genre_w2v/", "splits.parquet/", f"pairs/{latest_run(dataset)}/"} <= folders  # fmt: skip
     states = {r[4] for r in report["json"]["sections"]["provenance"]["tables"]["inputs"]["rows"]}
     assert not any(s.startswith("changed") for s in states)
+    assert "gone" not in states  # table files stored under the names their markers list
 
 
 # ---------------------------------------------------------------- in a real browser

@@ -27,8 +27,11 @@ def freshness(uri: str | list | None, fingerprint: str | None) -> str:
     except ValueError:
         return "unreadable marker now"
     if not published:
-        return "raw input (not checked)" if storage.exists(uri) else "gone"
-    if not storage.exists(uri):
+        present = any(c in uri for c in "*?[") or storage.exists(uri)  # a glob: its job's own
+        return "raw input (not checked)" if present else "gone"
+    try:  # a published table's files are stored under the names its marker lists
+        publish.table_uris(uri, "its job", suffix="")
+    except publish.NotPublished:
         return "gone"
     same = publish.input_fingerprint(uri) == fingerprint
     return "current" if same else "changed since: rebuild this table"
