@@ -15,6 +15,7 @@ import time
 import numpy as np
 import psutil
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from duet import schemas
@@ -287,3 +288,25 @@ def test_a_mistake_inside_a_beam_step_is_one_line_without_beams_tracebacks(tmp_p
     result = duet("pairs", "--data", str(tmp_path), "--strategies", "self", "--epochs", "1")
     assert "crop strategies need the audio index" in error_line(result, "pairs")
     assert not markers(str(tmp_path))
+
+
+def test_cooccurrence_over_a_csv_or_a_table_without_track_ids_is_one_line(tmp_path):
+    flat = tmp_path / "flat.parquet"
+    pq.write_table(pa.table({"playlist_id": ["p"], "track_id": ["t"]}), flat)
+    line = error_line(duet("cooccurrence", "--playlists", str(flat), "--output",
+                           str(tmp_path / "o1")), "cooccurrence")  # fmt: skip
+    assert "required column 'track_ids' is missing" in line and "duet playlists" in line
+    text = tmp_path / "ids.csv"
+    text.write_text("a,b\n1,2\n")
+    line = error_line(duet("cooccurrence", "--playlists", str(text), "--output",
+                           str(tmp_path / "o2")), "cooccurrence")  # fmt: skip
+    assert "must be a Parquet table but is text (CSV?)" in line
+    assert markers(str(tmp_path / "o1")) == markers(str(tmp_path / "o2")) == []
+
+
+def test_a_misspelt_beam_runner_is_a_user_error_naming_the_runners(tmp_path):
+    flat = tmp_path / "flat.parquet"
+    pq.write_table(pa.table({"playlist_id": ["p"], "track_ids": [["t"]]}), flat)
+    line = error_line(duet("cooccurrence", "--playlists", str(flat), "--output",
+                           str(tmp_path / "o"), "--runner", "DirectRuner"), "cooccurrence")  # fmt: skip
+    assert "DirectRuner" in line and "DirectRunner" in line and "a bug" not in line

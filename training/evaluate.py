@@ -158,7 +158,9 @@ def read_labels(uri: str, column: str, multilabel: bool) -> dict[str, object]:
     ``track_id`` and ``column`` (a published table such as ``track_meta.parquet``, or the
     user's own file: :func:`duet.publish.input_uris`); a list column gives its first item as
     the single label."""
-    parts = publish.input_uris(uri, "duet playlists for track_meta.parquet, or name your own labels file")
+    parts = publish.input_uris(
+        uri, "duet playlists for track_meta.parquet, or name your own labels file"
+    )
     labels = pa.concat_tables([schemas.table_from_bytes(storage.read_bytes(p), p, strings=("track_id",))
                                for p in parts])  # fmt: skip
     for name, option in (("track_id", "a track_id column"), (column, "--label-column")):

@@ -70,7 +70,11 @@ def run_beam_job(
     """
     from duet.pipelines import beam_io
 
-    pipeline = beam_io.make_pipeline(beam_args)
+    try:
+        pipeline = beam_io.make_pipeline(beam_args)
+    except ValueError as exc:  # Beam's own check of its options (e.g. an unknown --runner)
+        raise DuetError(f"{first_line(str(exc))} (check the Beam options: --runner "
+                        "DirectRunner, DataflowRunner, ...)") from None  # fmt: skip
     refused: tuple[type[Exception], ...] = (DuetError, *errors)
     try:
         build(pipeline)

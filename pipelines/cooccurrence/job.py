@@ -113,7 +113,19 @@ def input_splits(uri: str, rows_per_chunk: int, made_by: str = "duet playlists"
     splits = []
     for part in publish.input_uris(uri, made_by):
         with storage.open_read(part) as f:
-            meta = pq.ParquetFile(f).metadata
+            try:
+                parquet = pq.ParquetFile(f)
+            except pa.ArrowInvalid:  # not Parquet: the one-line reason of the table readers
+                schemas.read_parquet(part)
+                raise
+            meta = parquet.metadata
+            if "track_ids" not in parquet.schema_arrow.names:
+                raise schemas.SchemaError(
+                    f"{part}: required column 'track_ids' is missing (has "
+                    f"{', '.join(parquet.schema_arrow.names)}; a playlists table as duet "
+                    "playlists writes it: run duet playlists --format table on a "
+                    "playlist_id, track_id, pos table)"
+                )
         group, rows = [], 0
         for g in range(meta.num_row_groups):
             group.append(g)
