@@ -147,7 +147,7 @@ eval-%: setup
 	$(if $(CHECKPOINT),,$(error CHECKPOINT is required: a duet train checkpoint.pt))
 	$(BIN)/duet catalog $* --input '$(INPUT)' --output '$(EVAL_DIR)/catalog'
 	$(BIN)/duet shards --tracks '$(EVAL_DIR)/catalog/tracks.parquet' --output '$(EVAL_DIR)/data' --streams $(EVAL_STREAMS) $(BEAM_ARGS)
-	$(BIN)/duet embed --checkpoint '$(CHECKPOINT)' --data '$(EVAL_DIR)/data' --output '$(EVAL_DIR)/embeddings.parquet'
+	$(BIN)/duet embed --checkpoint '$(CHECKPOINT)' --data '$(EVAL_DIR)/data' --output '$(EVAL_DIR)/embeddings.parquet' --overwrite
 	$(BIN)/duet evaluate $(PROTOCOL_$*) --embeddings '$(EVAL_DIR)/embeddings.parquet' --labels '$(EVAL_DIR)/catalog/labels.parquet' --splits '$(EVAL_DIR)/catalog/splits.parquet' --output '$(EVAL_DIR)/report.json'
 
 ## report: OUTPUT=root [REPORT_DIR=report] [RUN=LATEST]: the dataset card (REPORT_DIR/index.html, report.json)

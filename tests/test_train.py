@@ -75,6 +75,19 @@ def test_embed_writes_one_vector_per_track(dataset, tmp_path):
     assert pq.read_schema(target).field("vector").type.list_size == 512
 
 
+def test_embed_refuses_an_existing_output_unless_told_to_overwrite(dataset, tmp_path, capsys):
+    out = str(tmp_path / "m")
+    train(TrainConfig(recipe="alonso-co", data=dataset, out=out, epochs=1, batch_size=2, workers=0,
+                      progress=False, max_steps=1), FAST)  # fmt: skip
+    target = tmp_path / "embeddings.parquet"
+    target.write_bytes(b"the user's earlier embeddings")
+    argv = ["embed", "--checkpoint", os.path.join(out, "checkpoint.pt"), "--data", dataset,
+            "--output", str(target)]  # fmt: skip
+    assert main(argv) == 1 and "--overwrite" in capsys.readouterr().err
+    assert target.read_bytes() == b"the user's earlier embeddings"
+    assert main([*argv, "--overwrite"]) == 0 and pq.read_schema(target).names[0] == "track_id"
+
+
 @pytest.mark.slow
 def test_torchrun_ddp_splits_an_epoch_across_two_ranks(dataset, tmp_path):
     import subprocess
