@@ -278,9 +278,7 @@ def test_markers_a_full_disk_left_empty_or_truncated_mean_not_published(base, tm
 FLAKY = "S3 503 SlowDown (~20 %) and dropped connections (~5 %)"
 
 
-def test_a_beam_job_writing_through_a_flaky_s3_endpoint_publishes_what_moto_alone_gets(
-    base, s3
-):
+def test_a_beam_job_writing_through_a_flaky_s3_endpoint_publishes_what_moto_alone_gets(base, s3):
     remote = s3.upload(layout.at(base, layout.PLAYLISTS), f"flaky-in/{layout.PLAYLISTS}")
     direct = ["cooccurrence", "--playlists", remote, "--counts", *s3.args]
     finished(*direct, "--output", f"s3://{BUCKET}/flaky-direct")

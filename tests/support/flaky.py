@@ -41,7 +41,9 @@ class Faults:
             if roll < self.slowdown:
                 fate = "slowdown"
             elif roll < self.slowdown + self.drop:
-                fate = "dropped_mid_body" if method == "GET" and self.rng.random() < 0.5 else "dropped"
+                fate = (
+                    "dropped_mid_body" if method == "GET" and self.rng.random() < 0.5 else "dropped"
+                )
             else:
                 return "forward"
             self.counts[fate] += 1
@@ -90,7 +92,11 @@ def _handler(upstream: str, faults: Faults) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(SLOWDOWN)
                 return
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP - {"transfer-encoding"}}
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in HOP - {"transfer-encoding"}
+            }
             conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
             try:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
@@ -100,7 +106,11 @@ def _handler(upstream: str, faults: Faults) -> type[BaseHTTPRequestHandler]:
                 conn.close()
             self.send_response(reply.status, reply.reason)
             for key, value in reply.getheaders():
-                if key.lower() not in HOP and key.lower() not in ("content-length", "server", "date"):
+                if key.lower() not in HOP and key.lower() not in (
+                    "content-length",
+                    "server",
+                    "date",
+                ):
                     self.send_header(key, value)
             length = reply.getheader("Content-Length")
             self.send_header("Content-Length", length if self.command == "HEAD" and length
