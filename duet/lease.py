@@ -171,12 +171,14 @@ class _S3:
         import boto3
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions, S3Options
+        from botocore.config import Config
 
         o = (FileSystems._pipeline_options or PipelineOptions([])).view_as(S3Options)
         self.client = boto3.session.Session().client(
             "s3", region_name=o.s3_region_name, endpoint_url=o.s3_endpoint_url,
             aws_access_key_id=o.s3_access_key_id, aws_secret_access_key=o.s3_secret_access_key,
             aws_session_token=o.s3_session_token, use_ssl=not o.s3_disable_ssl, verify=o.s3_verify,
+            config=Config(retries={"max_attempts": storage.S3_MAX_ATTEMPTS}),
         )  # fmt: skip
 
     @staticmethod

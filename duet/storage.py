@@ -20,9 +20,24 @@ TEMP_MARK = ".tmp-"
 """What every local temporary file name holds (``.<name>.tmp-<pid>-<random>``)."""
 
 
+S3_MAX_ATTEMPTS = 10
+"""Attempts per S3 request (botocore's default is 5): an endpoint that throttles (503
+SlowDown) or drops connections a quarter of the time fails a request 5 times in a row once in
+~1,000 requests, 10 times once in ~1,000,000. botocore backs off between attempts."""
+
+
+def s3_retries() -> None:
+    """Give every S3 client of this process and its workers :data:`S3_MAX_ATTEMPTS` attempts,
+    through botocore's ``AWS_MAX_ATTEMPTS``: Beam's S3 filesystem makes its boto3 client with
+    no ``Config``, so the environment is its only knob. A value the user set is kept."""
+    os.environ.setdefault("AWS_MAX_ATTEMPTS", str(S3_MAX_ATTEMPTS))
+
+
 def _filesystems():
     """Beam's FileSystems, imported on first remote use so that local commands start fast."""
     from apache_beam.io.filesystems import FileSystems
+
+    s3_retries()
 
     return FileSystems
 

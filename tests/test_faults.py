@@ -1,5 +1,6 @@
 """Fault injection: jobs killed at random points, a disk that fills, two writers at once, bit
-flips in shard members and in a checkpoint. Each fault either ends in a clean refusal or in a
+flips in shard members and in a checkpoint, an S3 endpoint that throttles and drops
+connections. Each fault either ends in a clean refusal or in a
 re-run identical to an uninterrupted run; the published generation is never lost and no
 injected byte runs code. Every injection is recorded (``tests/support/faults.py``) and the
 session prints the table the docs show."""
@@ -24,8 +25,10 @@ from duet.hashing import derive_seed
 from duet.index import AudioIndex, IntegrityError
 from duet.training import checkpoint
 from tests.support import faults
+from tests.support.flaky import flaky_proxy
 from tests.support.helpers import by_logical, tree
 from tests.support.planted import planted_playlists
+from tests.support.s3 import BUCKET, VOLATILE
 from tests.support.tables import write_index, write_playlists
 
 pytestmark = pytest.mark.slow  # still part of make test / CI
@@ -269,3 +272,50 @@ def test_markers_a_full_disk_left_empty_or_truncated_mean_not_published(base, tm
         assert main(cooc_args(root, top_k=3)) == 0  # not wedged: the next run publishes
         faults.record("empty or truncated _SUCCESS", survived=refused)
         assert refused
+
+
+# ------------------------------------------------- a throttling, connection-dropping S3 endpoint
+FLAKY = "S3 503 SlowDown (~20 %) and dropped connections (~5 %)"
+
+
+def test_a_beam_job_writing_through_a_flaky_s3_endpoint_publishes_what_moto_alone_gets(base, s3):
+    remote = s3.upload(layout.at(base, layout.PLAYLISTS), f"flaky-in/{layout.PLAYLISTS}")
+    direct = ["cooccurrence", "--playlists", remote, "--counts", *s3.args]
+    finished(*direct, "--output", f"s3://{BUCKET}/flaky-direct")
+    with flaky_proxy(s3.endpoint, seed=derive_seed(0, "faults", "flaky", "beam")) as (url, hits):
+        proc = cli(*direct, "--output", f"s3://{BUCKET}/flaky-out", "--s3_endpoint_url", url)
+        _, err = proc.communicate(timeout=300)
+    out, expected = s3.tree("flaky-out"), s3.tree("flaky-direct")
+    if proc.returncode == 0:
+        whole = sorted(out) == sorted(expected) and all(
+            out[k] == expected[k] for k in out if not k.endswith(VOLATILE))  # fmt: skip
+    else:  # a clean refusal: one line, nothing published
+        whole = (len(err.decode().strip().splitlines()) == 1
+                 and publish.read_success(f"s3://{BUCKET}/flaky-out") is None)  # fmt: skip
+    faults.record(f"{FLAKY}: duet cooccurrence writing to S3", survived=whole,
+                  data_lost=not whole, injected=hits.injected)  # fmt: skip
+    assert hits.injected and whole, (hits.counts, err.decode()[-2000:])
+
+
+def test_duet_train_reading_through_a_flaky_s3_endpoint_trains_what_moto_alone_gives(
+    dataset, s3, tmp_path
+):
+    from tests.test_train_cli import duet, finite, metrics, train_argv
+
+    remote = s3.upload(dataset, "flaky-train")
+    steps = ("--epochs", "1", "--max-steps", "4")
+    direct = str(tmp_path / "direct")
+    result = duet(*train_argv(remote, direct, *steps, "--s3-endpoint-url", s3.endpoint))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = str(tmp_path / "flaky")
+    with flaky_proxy(s3.endpoint, seed=derive_seed(0, "faults", "flaky", "train")) as (url, hits):
+        result = duet(*train_argv(remote, out, *steps, "--s3-endpoint-url", url))
+    if result.returncode == 0:
+        same_loss = [m["loss"] for m in metrics(out)] == [m["loss"] for m in metrics(direct)]
+        survived = same_loss and finite(out)
+    else:  # a clean refusal: one line, no checkpoint
+        survived = (len(result.stderr.strip().splitlines()) == 1
+                    and not os.path.exists(os.path.join(out, "checkpoint.pt")))  # fmt: skip
+    faults.record(f"{FLAKY}: duet train reading S3", survived=survived, data_lost=not survived,
+                  injected=hits.injected)  # fmt: skip
+    assert hits.injected and survived, (hits.counts, result.stderr[-2000:])

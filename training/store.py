@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from duet.index import LocalFiles
+from duet.storage import S3_MAX_ATTEMPTS
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,10 @@ class Store:
 
             options = {}
             if self.protocol == "s3":  # as many connections as reads in flight (default 10)
-                options["config_kwargs"] = {"max_pool_connections": self.threads}
+                options["config_kwargs"] = {
+                    "max_pool_connections": self.threads,
+                    "retries": {"max_attempts": S3_MAX_ATTEMPTS},
+                }
                 if self.endpoint:
                     options["client_kwargs"] = {"endpoint_url": self.endpoint}
             self._fs = fsspec.filesystem(self.protocol, skip_instance_cache=True, **options)

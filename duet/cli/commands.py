@@ -14,7 +14,7 @@ import os
 import sys
 from typing import NoReturn
 
-from duet import __version__
+from duet import __version__, storage
 from duet.cli.beam_options import refusal, unknown_to_beam
 from duet.errors import DuetError, UsageError, user_message
 
@@ -158,6 +158,7 @@ def _configure_filesystems(beam_args: list[str]) -> None:
     """Give Beam's FileSystems the command's options (``--s3_endpoint_url``, credentials,
     ``--project``) before the command touches ``s3://`` or ``gs://`` itself (markers, inputs),
     not only once the pipeline runs."""
+    storage.s3_retries()  # before Beam makes a client, inherited by its workers
     if any(a.startswith(FILESYSTEM_OPTIONS) for a in beam_args):
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions

@@ -22,12 +22,13 @@ LEDGER: dict[str, Row] = {}
 
 
 def record(fault: str, *, survived: bool, data_lost: bool = False,
-           code_executed: bool = False) -> None:  # fmt: skip
-    """One injection of ``fault``: ``survived`` when the run ended as the suite requires (a
-    clean refusal, or a re-run identical to an uninterrupted run)."""
+           code_executed: bool = False, injected: int = 1) -> None:  # fmt: skip
+    """``injected`` injections of ``fault`` in one run (one unless a proxy counted more):
+    ``survived`` when the run ended as the suite requires (a clean refusal, or a re-run
+    identical to an uninterrupted run)."""
     row = LEDGER.setdefault(fault, Row(fault))
-    row.injected += 1
-    row.survived += int(survived)
+    row.injected += injected
+    row.survived += injected * int(survived)
     row.data_lost += int(data_lost)
     row.code_executed += int(code_executed)
 
