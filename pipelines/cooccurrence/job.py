@@ -105,8 +105,8 @@ class Chunk:
 # ---------------------------------------------------------------- pure functions
 
 
-def input_splits(uri: str, rows_per_chunk: int, made_by: str = "duet playlists"
-                 ) -> list[tuple[str, tuple[int, ...]]]:  # fmt: skip
+def input_splits(uri: str, rows_per_chunk: int, made_by: str = "duet playlists",
+                 column: str = "track_ids") -> list[tuple[str, tuple[int, ...]]]:  # fmt: skip
     """(file, row groups) units of about ``rows_per_chunk`` rows of a published table (from
     the Parquet footers of the parts its ``_SUCCESS`` lists) or of the user's own file
     (:func:`duet.publish.input_uris`)."""
@@ -119,12 +119,12 @@ def input_splits(uri: str, rows_per_chunk: int, made_by: str = "duet playlists"
                 schemas.read_parquet(part)
                 raise
             meta = parquet.metadata
-            if "track_ids" not in parquet.schema_arrow.names:
+            if column not in parquet.schema_arrow.names:
                 raise schemas.SchemaError(
-                    f"{part}: required column 'track_ids' is missing (has "
-                    f"{', '.join(parquet.schema_arrow.names)}; a playlists table as duet "
-                    "playlists writes it: run duet playlists --format table on a "
-                    "playlist_id, track_id, pos table)"
+                    f"{part}: required column {column!r} is missing (has "
+                    f"{', '.join(parquet.schema_arrow.names)}; a table as duet playlists "
+                    "writes it: run duet playlists --format table on a playlist_id, "
+                    "track_id, pos table)"
                 )
         group, rows = [], 0
         for g in range(meta.num_row_groups):
@@ -475,7 +475,14 @@ def build(pipeline: beam.Pipeline, job: CoocJob) -> beam.PCollection:
     """Add the co-occurrence job to ``pipeline``; returns a PCollection of the ``_SUCCESS`` body."""
     splits = (
         pipeline
-        | "Splits" >> beam.Create(input_splits(job.source, job.rows_per_chunk))
+        | "Splits"
+        >> beam.Create(
+            input_splits(
+                job.source,
+                job.rows_per_chunk,
+                column="artist_ids" if job.group_by == "artist" else "track_ids",
+            )
+        )
         | "Spread" >> beam.Reshuffle()
     )
     group_files = pipeline | "NoGroups" >> beam.Create([])
