@@ -89,3 +89,17 @@ def test_sample_catalog_command(tmp_path):
 def test_unknown_beam_argument_on_a_non_beam_command_is_refused():
     result = duet("doctor", "--runner", "DataflowRunner")
     assert result.returncode != 0 and "unrecognized arguments" in result.stderr
+
+
+def test_an_object_store_that_keeps_failing_is_named_as_such_not_as_a_bug():
+    from botocore.exceptions import ConnectionClosedError
+
+    from duet.cli.commands import explain
+
+    message, status = explain(ConnectionClosedError(endpoint_url="http://127.0.0.1:9"))
+    assert status == 1 and message.startswith("the object store kept failing")
+    assert "a bug" not in message and "re-run" in message
+    wrapped = RuntimeError("reading index")
+    wrapped.__cause__ = ConnectionResetError("reset by peer")
+    assert explain(wrapped)[0].startswith("the object store kept failing")
+    assert "a bug in duet" in explain(KeyError("x"))[0]

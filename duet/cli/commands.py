@@ -120,8 +120,25 @@ def explain(exc: Exception) -> tuple[str, int]:
         what = (exc.strerror or type(exc).__name__).lower()
         return f"{what}: {exc.filename if exc.filename is not None else exc} (check the path)", 1
     first = (str(exc).strip().splitlines() or [""])[0]
+    if _from_object_store(exc):
+        return (f"the object store kept failing ({type(exc).__name__}: {first}); nothing was "
+                "published: re-run the same command when it answers again"), 1  # fmt: skip
     return (f"{type(exc).__name__}: {first} (a bug in duet, not your mistake: re-run with "
             "--debug for the traceback and report it)"), 1  # fmt: skip
+
+
+def _from_object_store(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is an object store's or its connection's
+    error that retries did not get past (botocore, aiobotocore, google-api-core, a socket)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        module = type(seen).__module__.split(".")[0]
+        if module in ("botocore", "aiobotocore", "s3fs", "gcsfs", "google", "urllib3") or (
+            isinstance(seen, ConnectionError | TimeoutError)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _run(argv: list[str]) -> int:
