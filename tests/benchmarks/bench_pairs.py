@@ -12,13 +12,11 @@ Run: ``make bench`` or ``python -m tests.benchmarks.bench_pairs [--full 1000000]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import tempfile
 import time
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -27,7 +25,7 @@ from duet.pipelines.beam_io import make_pipeline
 from duet.pipelines.cooccurrence import job as cooc
 from duet.pipelines.pairs import strategies
 from duet.pipelines.pairs.sources import Inputs, Sources
-from tests.support.bench import playlists_file, run_cli
+from tests.support.bench import pairs_cli, playlists_file, run_cli
 from tests.support.tables import publish_table
 
 
@@ -134,21 +132,7 @@ def run(subset_tracks: int = 100_000, full: int = 1_000_000, epochs: int = 50,
         if not os.path.exists(os.path.join(cooc_out, "cooc", "_SUCCESS")):
             run_cli(["cooccurrence", "--playlists", source, "--output", cooc_out])
         data = os.path.join(cache, f"pairs-{full}")
-        r["full_s"], r["full_gb"] = run_cli([
-            "pairs", "--data", data, "--playlists", source, "--topk", topk,
-            "--strategies", "playlist_co,playlist_tco", "--epochs", f"0:{epochs}",
-            "--run-id", f"bench-{time.time_ns()}",
-        ])  # fmt: skip
-        with open(os.path.join(data, "pairs", "LATEST")) as f:
-            run_id = f.read()
-        with open(os.path.join(data, "pairs", run_id, "_SUCCESS")) as f:
-            stats = json.load(f)["stats"]
-        for name in ("co", "tco"):
-            epochs_stats = list(stats[f"playlist_{name}"].values())
-            r[f"full_{name}_pairs"] = float(np.mean([s["pairs"] for s in epochs_stats]))
-            r[f"full_{name}_coverage"] = float(np.mean([s["coverage"] for s in epochs_stats]))
-            r["full_tracks"] = epochs_stats[0]["eligible"]
-        r["full_epochs_written"] = sum(len(v) for v in stats.values())
+        r.update({f"full_{k}": v for k, v in pairs_cli(data, source, topk, epochs).items()})
     return r
 
 

@@ -20,14 +20,12 @@ import argparse
 import json
 import os
 import tempfile
-import time
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
 from duet.synthetic_playlists import playlists_table, write_entries_table, write_mpd_slices
-from tests.support.bench import run_cli
+from tests.support.bench import pairs_cli, run_cli
 from tests.support.helpers import tree
 
 PAPER = {"co": 826_368, "tco": 731_520, "tracks": 1_779_072}
@@ -72,22 +70,10 @@ def chain(root: str, epochs: int) -> dict:
     out: dict = {}
     out["cooc_s"], out["cooc_gb"] = run_cli(["cooccurrence", "--playlists",
                                              os.path.join(root, "playlists.parquet"), "--output", root])  # fmt: skip
-    out["pairs_s"], out["pairs_gb"] = run_cli([
-        "pairs", "--data", root, "--playlists", os.path.join(root, "playlists.parquet"),
-        "--topk", os.path.join(root, "cooc", "topk.parquet"),
-        "--strategies", "playlist_co,playlist_tco", "--epochs", f"0:{epochs}",
-        "--run-id", f"bench-{time.time_ns()}",
-    ])  # fmt: skip
-    with open(os.path.join(root, "pairs", "LATEST")) as f:
-        run_id = f.read()
-    with open(os.path.join(root, "pairs", run_id, "_SUCCESS")) as f:
-        stats = json.load(f)["stats"]
-    for name in ("co", "tco"):
-        per_epoch = list(stats[f"playlist_{name}"].values())
-        out[f"{name}_pairs"] = float(np.mean([s["pairs"] for s in per_epoch]))
-        out[f"{name}_coverage"] = float(np.mean([s["coverage"] for s in per_epoch]))
-        out["tracks"] = per_epoch[0]["eligible"]
-    out["epochs_written"] = sum(len(v) for v in stats.values())
+    pairs = pairs_cli(root, os.path.join(root, "playlists.parquet"),
+                      os.path.join(root, "cooc", "topk.parquet"), epochs)  # fmt: skip
+    out["pairs_s"], out["pairs_gb"] = pairs.pop("s"), pairs.pop("gb")
+    out.update(pairs)
     return out
 
 

@@ -3,12 +3,14 @@ statistics (cached on disk), and timing a ``duet`` command with its peak memory.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
 
+import numpy as np
 import psutil
 import pyarrow.parquet as pq
 
@@ -55,3 +57,26 @@ def run_cli(args: list[str], module: str = "duet.cli") -> tuple[float, float]:
     if proc.returncode:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{err.decode()[-2000:]}")
     return time.monotonic() - start, peak / 1e9
+
+
+def pairs_cli(data: str, playlists: str, topk: str, epochs: int) -> dict:
+    """``duet pairs`` CO + TCO over ``epochs`` through the CLI: wall seconds (``s``), peak RSS
+    (``gb``), and from the run's marker each strategy's mean pairs and coverage per epoch
+    (``co_pairs``, ``tco_coverage``, …), the eligible tracks and the epochs written."""
+    out: dict = {}
+    out["s"], out["gb"] = run_cli([
+        "pairs", "--data", data, "--playlists", playlists, "--topk", topk,
+        "--strategies", "playlist_co,playlist_tco", "--epochs", f"0:{epochs}",
+        "--run-id", f"bench-{time.time_ns()}",
+    ])  # fmt: skip
+    with open(os.path.join(data, "pairs", "LATEST")) as f:
+        run_id = f.read()
+    with open(os.path.join(data, "pairs", run_id, "_SUCCESS")) as f:
+        stats = json.load(f)["stats"]
+    for name in ("co", "tco"):
+        per_epoch = list(stats[f"playlist_{name}"].values())
+        out[f"{name}_pairs"] = float(np.mean([s["pairs"] for s in per_epoch]))
+        out[f"{name}_coverage"] = float(np.mean([s["coverage"] for s in per_epoch]))
+        out["tracks"] = per_epoch[0]["eligible"]
+    out["epochs_written"] = sum(len(v) for v in stats.values())
+    return out
